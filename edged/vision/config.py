@@ -1,0 +1,60 @@
+"""Config of the inference engines and the face pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from edged.config.base import StrictModel
+
+
+class OnnxRuntimeEngineConfig(StrictModel):
+    type: Literal["onnxruntime"] = "onnxruntime"
+    intra_op_threads: int = Field(0, ge=0, le=64, description="0 = ONNX Runtime's choice (one per core)")
+    inter_op_threads: int = Field(1, ge=1, le=16)
+    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
+    warmup_runs: int = Field(2, ge=0, le=100)
+
+
+class TensorRTEngineConfig(StrictModel):
+    type: Literal["tensorrt"] = "tensorrt"
+    engine_cache_dir: Path | None = None
+    precision: Literal["fp16", "fp32", "int8"] = "fp16"
+    max_batch: int = Field(8, ge=1, le=64)
+    workspace_mb: int = Field(1024, ge=64, le=65536)
+    warmup_runs: int = Field(2, ge=0, le=100)
+
+
+EngineConfig = Annotated[OnnxRuntimeEngineConfig | TensorRTEngineConfig, Field(discriminator="type")]
+
+
+class DetectorConfig(StrictModel):
+    score_threshold: float = Field(0.7, gt=0.0, lt=1.0)
+    nms_iou: float = Field(0.4, gt=0.0, lt=1.0)
+    min_face_px: int = Field(40, ge=8, le=2000, description="faces narrower than this (pixels) are ignored")
+    max_faces: int = Field(16, ge=1, le=256)
+
+
+class QualityConfig(StrictModel):
+    min_sharpness: float = Field(40.0, ge=0.0, description="variance of the Laplacian on the aligned crop")
+    max_yaw_deg: float = Field(40.0, gt=0.0, le=90.0)
+    max_pitch_deg: float = Field(35.0, gt=0.0, le=90.0)
+
+
+class VisionConfig(StrictModel):
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    match_threshold: float = Field(
+        0.36, gt=-1.0, lt=1.0, description="cosine similarity at or above which two unmasked faces match"
+    )
+    masked_match_threshold: float = Field(
+        0.40, gt=-1.0, lt=1.0, description="cosine similarity threshold when the probe wears a mask"
+    )
+    liveness_threshold: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class ModelsConfig(StrictModel):
+    dir: Path | None = Field(None, description="default: $STATE_DIRECTORY/models or the user's data dir")
+    verify: bool = True
