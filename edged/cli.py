@@ -6,10 +6,11 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-# Each module defines ``register(sub, bench)``: ``sub`` holds top-level commands, ``bench`` the
-# ``edged bench ...`` ones. A handler is set with ``parser.set_defaults(func=...)`` and returns an exit code.
+# Each module defines ``register(sub, groups)``: ``sub`` holds top-level commands, ``groups[name]`` the
+# subcommands of the shared groups ``edged bench|eval|calibrate|gallery|models ...``. A handler is set with
+# ``parser.set_defaults(func=...)`` and returns an exit code.
 COMMAND_MODULES = (
     "edged.vision.commands",
     "edged.thermal.commands",
@@ -20,16 +21,35 @@ COMMAND_MODULES = (
 )
 
 
+GROUPS = {
+    "bench": "benchmarks (timings are measured and reported, never asserted)",
+    "eval": "accuracy evaluations on data sets",
+    "calibrate": "installation calibration",
+    "gallery": "the enrolled people",
+    "models": "the pinned model set",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edged", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    bench_parser = sub.add_parser("bench", help="benchmarks (timings are measured, never asserted)")
-    bench = bench_parser.add_subparsers(dest="bench", metavar="BENCH")
-    bench_parser.set_defaults(func=lambda _a: (bench_parser.print_help(), 2)[1])
+    groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
+    for group, help_text in GROUPS.items():
+        group_parser = sub.add_parser(group, help=help_text)
+        groups[group] = group_parser.add_subparsers(dest=f"{group}_command", metavar="COMMAND")
+        group_parser.set_defaults(func=_print_help_of(group_parser))
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub, bench)
+        importlib.import_module(name).register(sub, groups)
     return parser
+
+
+def _print_help_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    def show(_args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    return show
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,1 @@
+"""Camera sources and the supervisor that keeps them delivering."""

