@@ -13,11 +13,14 @@ from collections.abc import Callable, Sequence
 # ``parser.set_defaults(func=...)`` and returns an exit code.
 COMMAND_MODULES = (
     "edged.vision.commands",
+    "edged.vision.mask_commands",
     "edged.thermal.commands",
     "edged.identity.commands",
     "edged.gate.commands",
     "edged.events.commands",
     "edged.app_commands",
+    "edged.peers.commands",
+    "edged.vision.engine_commands",
 )
 
 

@@ -79,8 +79,13 @@ class IouTracker:
     """Greedy IoU association; a face that moved further than IoU allows may still match by centre
     distance (relative to its size), which covers people walking fast towards the camera."""
 
-    def __init__(self, iou_threshold: float = 0.3, max_misses: int = 10, keep_best: int = 3,
-                 max_centre_shift: float = 0.5):
+    def __init__(
+        self,
+        iou_threshold: float = 0.3,
+        max_misses: int = 10,
+        keep_best: int = 3,
+        max_centre_shift: float = 0.5,
+    ):
         self.iou_threshold = iou_threshold
         self.max_misses = max_misses
         self.keep_best = keep_best
@@ -88,7 +93,7 @@ class IouTracker:
         self.tracks: dict[int, Track] = {}
         self._next_id = 1
 
-    def _affinity(self, t: Track, f: Face) -> float:
+    def _affinity(self, t: Track, f: Face, index: int) -> float:
         v = iou(t.box, f.box)
         if v >= self.iou_threshold:
             return 1.0 + v
@@ -96,14 +101,23 @@ class IouTracker:
         fc = (f.box[:2] + f.box[2:]) / 2.0
         size = max(float(t.box[2] - t.box[0]), float(t.box[3] - t.box[1]), 1.0)
         shift = float(np.linalg.norm(tc - fc)) / size
-        return 1.0 - shift if shift <= self.max_centre_shift else 0.0
+        # frames the source produced since this track was last seen (dropped or faceless): a person moves
+        # further in more frames, so the allowed shift grows with the gap, up to three frames' worth
+        last = t.latest.index if t.latest is not None else index - 1
+        gap = min(max(index - last, 1), 3)
+        limit = self.max_centre_shift * gap
+        return (1.0 - shift / limit) if shift <= limit else 0.0
 
     def update(
         self, faces: list[Face], frame: np.ndarray, timestamp: float, index: int
     ) -> tuple[list[Track], list[Track]]:
         """Associate this frame's faces; returns (tracks seen in this frame, tracks that just ended)."""
         pairs = sorted(
-            ((self._affinity(t, f), tid, fi) for tid, t in self.tracks.items() for fi, f in enumerate(faces)),
+            (
+                (self._affinity(t, f, index), tid, fi)
+                for tid, t in self.tracks.items()
+                for fi, f in enumerate(faces)
+            ),
             reverse=True,
         )
         used_t: set[int] = set()

@@ -17,7 +17,16 @@ from edged.capture.config import (
     RtspSourceConfig,
     V4l2SourceConfig,
 )
+from edged.capture.gstreamer import (
+    GStreamerError,
+    JetsonCsiSourceConfig,
+    JetsonRtspSourceConfig,
+    JetsonUsbSourceConfig,
+    opencv_has_gstreamer,
+    pipeline_for,
+)
 from edged.capture.source import Frame, FrameSource, SourceError
+from edged.config.secrets import SecretError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +56,9 @@ class OpenCvSource(FrameSource):
             return "gstreamer pipeline"
         if isinstance(cfg, RtspSourceConfig):
             return "rtsp stream"  # the URL may hold credentials: never logged
-        return f"file {cfg.path}"
+        if isinstance(cfg, FileSourceConfig):
+            return f"file {cfg.path}"
+        return f"{cfg.type} camera"
 
     def _open_capture(self) -> cv2.VideoCapture:
         cfg = self.cfg
@@ -57,12 +68,14 @@ class OpenCvSource(FrameSource):
             target: str | int = int(cfg.device) if cfg.device.isdigit() else cfg.device
             cap = cv2.VideoCapture(target, cv2.CAP_V4L2)
             if cfg.fourcc:
-                cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*cfg.fourcc))
+                cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*cfg.fourcc))
         elif isinstance(cfg, GStreamerSourceConfig):
             cap = cv2.VideoCapture(cfg.pipeline, cv2.CAP_GSTREAMER)
         elif isinstance(cfg, RtspSourceConfig):
             os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", f"rtsp_transport;{cfg.transport}")
             cap = cv2.VideoCapture(cfg.url, cv2.CAP_FFMPEG)
+        elif isinstance(cfg, (JetsonCsiSourceConfig, JetsonUsbSourceConfig, JetsonRtspSourceConfig)):
+            cap = self._open_jetson(cfg)
         else:
             if not cfg.path.is_file():
                 raise SourceError(f"{self.name}: video file {cfg.path} does not exist")
@@ -70,13 +83,25 @@ class OpenCvSource(FrameSource):
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"{self.name}: cannot open {self.describe()}")
-        if cfg.width:
-            cap.set(cv2.CAP_PROP_FRAME_WIDTH, cfg.width)
-        if cfg.height:
-            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, cfg.height)
-        if cfg.fps and not isinstance(cfg, FileSourceConfig):
-            cap.set(cv2.CAP_PROP_FPS, cfg.fps)
+        if isinstance(cfg, (V4l2SourceConfig, RtspSourceConfig, GStreamerSourceConfig)):
+            if cfg.width:
+                cap.set(cv2.CAP_PROP_FRAME_WIDTH, cfg.width)
+            if cfg.height:
+                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, cfg.height)
+            if cfg.fps:
+                cap.set(cv2.CAP_PROP_FPS, cfg.fps)
         return cap
+
+    def _open_jetson(
+        self, cfg: JetsonCsiSourceConfig | JetsonUsbSourceConfig | JetsonRtspSourceConfig
+    ) -> cv2.VideoCapture:
+        if not opencv_has_gstreamer():
+            raise SourceError(f"{self.name}: {cfg.type} needs OpenCV built with GStreamer (JetPack's OpenCV)")
+        try:
+            pipeline = pipeline_for(cfg)
+        except (GStreamerError, SecretError) as exc:
+            raise SourceError(f"{self.name}: {exc}") from None
+        return cv2.VideoCapture(pipeline, cv2.CAP_GSTREAMER)
 
     def open(self) -> None:
         with self._lock:
@@ -122,7 +147,10 @@ class OpenCvSource(FrameSource):
             if not ok or image is None:
                 if isinstance(self.cfg, FileSourceConfig):
                     if self.cfg.loop and self._index > 0:
-                        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                        # reopen rather than seek: a file that was replaced or removed behaves like a camera
+                        cap.release()
+                        self._cap = None
+                        self._cap = self._open_capture()
                         self._index, self._t0 = 0, time.monotonic()
                         return None
                     self._ended = True

@@ -39,7 +39,9 @@ class CaptureSupervisor:
         cfg: SupervisorConfig,
         on_status: StatusListener | None = None,
         heartbeats: Heartbeats | None = None,
+        name: str | None = None,
     ):
+        self.name = name or source.name  # how the camera is called in status, logs and heartbeats
         self.source = source
         self.cfg = cfg
         self.slot = LatestFrameSlot()
@@ -50,11 +52,11 @@ class CaptureSupervisor:
         self._state = "offline"
         self._reason = "not started"
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"capture-{source.name}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"capture-{self.name}", daemon=True)
 
     @property
     def status(self) -> CameraStatus:
-        return CameraStatus(self.source.name, self._state, self._reason, self.reconnects)
+        return CameraStatus(self.name, self._state, self._reason, self.reconnects)
 
     @property
     def dropped(self) -> int:
@@ -71,7 +73,7 @@ class CaptureSupervisor:
         self._state, self._reason = state, reason
         if not changed:
             return
-        (log.info if state != "offline" else log.warning)("camera %s %s: %s", self.source.name, state, reason)
+        (log.info if state != "offline" else log.warning)("camera %s %s: %s", self.name, state, reason)
         if self.on_status is not None:
             try:
                 self.on_status(self.status)
@@ -100,7 +102,7 @@ class CaptureSupervisor:
         if self.heartbeats is not None:
             # the reader loop never blocks longer than one read (or one backoff step) between beats
             self._hb = self.heartbeats.register(
-                f"capture.{self.source.name}", cfg.read_timeout_s + cfg.backoff_max_s + 5.0
+                f"capture.{self.name}", cfg.read_timeout_s + cfg.backoff_max_s + 5.0
             )
         backoff = cfg.backoff_initial_s
         try:
@@ -128,7 +130,7 @@ class CaptureSupervisor:
                 self.reconnects += 1
         finally:
             if self.heartbeats is not None:
-                self.heartbeats.unregister(f"capture.{self.source.name}")
+                self.heartbeats.unregister(f"capture.{self.name}")
             self.slot.close()
 
     def _read_until_lost(self) -> str:

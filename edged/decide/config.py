@@ -14,25 +14,33 @@ Rule = Literal["off", "hard", "soft"]
 
 
 class MaskRule(StrictModel):
-    rule: Rule = Field("off", description="hard = no mask, no entry; soft = allow and raise an alarm")
-    min_score: float = Field(0.6, ge=0.0, le=1.0, description="classifier probability needed to believe it")
+    rule: Rule = Field(default="off", description="hard = no mask, no entry; soft = allow and raise an alarm")
+    min_score: float = Field(
+        default=0.6, ge=0.0, le=1.0, description="classifier probability needed to believe it"
+    )
 
 
 class TemperatureRule(StrictModel):
-    rule: Rule = Field("off", description="hard = deny above max_c; soft = allow and raise an alarm")
-    max_c: float = Field(37.5, ge=30.0, le=45.0, description="fused skin-corrected temperature limit, °C")
-    min_samples: int = Field(3, ge=1, le=100, description="thermal frames fused (median) before judging")
+    rule: Rule = Field(default="off", description="hard = deny above max_c; soft = allow and raise an alarm")
+    max_c: float = Field(
+        default=37.5, ge=30.0, le=45.0, description="fused skin-corrected temperature limit, °C"
+    )
+    min_samples: int = Field(
+        default=3, ge=1, le=100, description="thermal frames fused (median) before judging"
+    )
 
 
 class LivenessRule(StrictModel):
     required: bool = True
-    threshold: float | None = Field(None, ge=0.0, le=1.0, description="default: vision.liveness_threshold")
+    threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="default: vision.liveness_threshold"
+    )
 
 
 class PersonRights(StrictModel):
     valid_from: datetime | None = None
     valid_until: datetime | None = None
-    lanes: list[str] | None = Field(None, description="lanes this person may use; none = every lane")
+    lanes: list[str] | None = Field(default=None, description="lanes this person may use; none = every lane")
     blocked: bool = False
 
     @model_validator(mode="after")
@@ -45,9 +53,10 @@ class PersonRights(StrictModel):
 class FacingRule(StrictModel):
     """Cross-lane suppression: only a face turned towards this gate, inside this lane's region, is decided."""
 
-    max_yaw_deg: float = Field(30.0, gt=0.0, le=90.0)
+    max_yaw_deg: float = Field(default=30.0, gt=0.0, le=90.0)
     region: tuple[float, float, float, float] = Field(
-        (0.0, 0.0, 1.0, 1.0), description="x1, y1, x2, y2 as fractions of the frame; face centre must be inside"
+        default=(0.0, 0.0, 1.0, 1.0),
+        description="x1, y1, x2, y2 as fractions of the frame; face centre must be inside",
     )
 
     @model_validator(mode="after")
@@ -59,22 +68,32 @@ class FacingRule(StrictModel):
 
 
 class PassageTiming(StrictModel):
-    grant_timeout_s: float = Field(6.0, gt=0.0, le=120.0, description="gate closes if nobody passes by then")
-    denied_hold_s: float = Field(2.0, ge=0.0, le=60.0, description="how long 'denied' is shown")
-    decide_within_s: float = Field(
-        2.0, gt=0.0, le=30.0, description="after the first usable frame, decide with what is known by then"
+    grant_timeout_s: float = Field(
+        default=6.0, gt=0.0, le=120.0, description="gate closes if nobody passes by then"
     )
-    max_attempts: int = Field(3, ge=1, le=20, description="identity attempts (embeddings) per person")
+    denied_hold_s: float = Field(default=2.0, ge=0.0, le=60.0, description="how long 'denied' is shown")
+    decide_within_s: float = Field(
+        default=2.0,
+        gt=0.0,
+        le=30.0,
+        description="after the first usable frame, decide with what is known by then",
+    )
+    max_attempts: int = Field(default=3, ge=1, le=20, description="identity attempts (embeddings) per person")
 
 
 class PolicyConfig(StrictModel):
     mode: Mode = "access"
-    direction: Literal["in", "out"] = Field("in", description="the direction this lane's camera watches")
+    direction: Literal["in", "out"] = Field(
+        default="in", description="the direction this lane's camera watches"
+    )
     match_threshold: float | None = Field(
-        None, gt=-1.0, lt=1.0, description="cosine similarity for unmasked faces; default vision.match_threshold"
+        default=None,
+        gt=-1.0,
+        lt=1.0,
+        description="cosine similarity for unmasked faces; default vision.match_threshold",
     )
     masked_match_threshold: float | None = Field(
-        None, gt=-1.0, lt=1.0, description="for masked faces; default vision.masked_match_threshold"
+        default=None, gt=-1.0, lt=1.0, description="for masked faces; default vision.masked_match_threshold"
     )
     mask: MaskRule = Field(default_factory=MaskRule)
     temperature: TemperatureRule = Field(default_factory=TemperatureRule)

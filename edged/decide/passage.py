@@ -25,7 +25,9 @@ class Action:
     """What the daemon must do: ``open``/``close`` the gate, or publish an event of ``kind``."""
 
     kind: str  # "open" | "close" | "event"
-    event: str | None = None  # passage.granted, passage.denied, passage.passed, passage.timeout, alarm.tailgating
+    event: str | None = (
+        None  # passage.granted, passage.denied, passage.passed, passage.timeout, alarm.tailgating
+    )
     data: dict[str, object] = field(default_factory=dict)
 
 
@@ -63,14 +65,18 @@ class PassageMachine:
         if self.state is State.DECIDING and not self._deciding:
             self._enter(State.IDLE, now)
 
-    def granted(self, track_id: int, person_id: str | None, now: float, data: dict[str, object]) -> list[Action]:
+    def granted(
+        self, track_id: int, person_id: str | None, now: float, data: dict[str, object]
+    ) -> list[Action]:
         self._deciding.discard(track_id)
         actions = [Action("event", "passage.granted", {"track_id": track_id, "person_id": person_id, **data})]
         if self.grant is None:
             actions.insert(0, Action("open", data={"track_id": track_id}))
         else:
             # a grant is already open: this person goes next, one passage each
-            actions.append(Action("event", "passage.queued", {"track_id": track_id, "after": self.grant.track_id}))
+            actions.append(
+                Action("event", "passage.queued", {"track_id": track_id, "after": self.grant.track_id})
+            )
         if self.grant is None:
             self.grant = Grant(track_id, person_id, now)
         else:
@@ -78,7 +84,9 @@ class PassageMachine:
         self._enter(State.GRANTED, now)
         return actions
 
-    def denied(self, track_id: int, person_id: str | None, now: float, data: dict[str, object]) -> list[Action]:
+    def denied(
+        self, track_id: int, person_id: str | None, now: float, data: dict[str, object]
+    ) -> list[Action]:
         self._deciding.discard(track_id)
         if self.state is not State.GRANTED:
             self._enter(State.DENIED, now)
@@ -90,13 +98,23 @@ class PassageMachine:
             last = self._last_grant
             if last is not None and now - last.since <= self.grant_timeout_s + self.denied_hold_s:
                 last.passages += 1
-                return [Action("event", "alarm.tailgating", {"track_id": last.track_id, "person_id": last.person_id,
-                                                              "passages": last.passages})]
+                return [
+                    Action(
+                        "event",
+                        "alarm.tailgating",
+                        {"track_id": last.track_id, "person_id": last.person_id, "passages": last.passages},
+                    )
+                ]
             return [Action("event", "alarm.forced_passage", {})]
         g = self.grant
         g.passages += 1
-        actions = [Action("event", "passage.passed", {"track_id": g.track_id, "person_id": g.person_id,
-                                                      "seconds": round(now - g.since, 3)})]
+        actions = [
+            Action(
+                "event",
+                "passage.passed",
+                {"track_id": g.track_id, "person_id": g.person_id, "seconds": round(now - g.since, 3)},
+            )
+        ]
         self._last_grant = g
         if self._queued:
             self.grant = self._queued.pop(0)
@@ -114,9 +132,14 @@ class PassageMachine:
             self._queued.clear()
             self.grant = None
             self._enter(State.TIMED_OUT, now)
-            return [Action("close"), Action("event", "passage.timeout", {"track_id": g.track_id,
-                                                                         "person_id": g.person_id})]
-        if self.state in (State.DENIED, State.PASSED, State.TIMED_OUT) and now - self._since >= self.denied_hold_s:
+            return [
+                Action("close"),
+                Action("event", "passage.timeout", {"track_id": g.track_id, "person_id": g.person_id}),
+            ]
+        if (
+            self.state in (State.DENIED, State.PASSED, State.TIMED_OUT)
+            and now - self._since >= self.denied_hold_s
+        ):
             self._enter(State.DECIDING if self._deciding else State.IDLE, now)
         return []
 

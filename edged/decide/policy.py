@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from edged.decide.config import PolicyConfig
+from edged.decide.config import PersonRights, PolicyConfig
 from edged.vision.config import VisionConfig
 
 Decision = Literal["grant", "deny", "pending"]
@@ -37,6 +37,7 @@ class Evidence:
     mask_score: float = 0.0
     temperatures_c: list[float] = field(default_factory=list)
     out_of_time: bool = False  # decide_within_s passed, or the person left: decide with what is known
+    rights: PersonRights | None = None  # the matched person's validity and lanes from the gallery
 
     @property
     def temperature_c(self) -> float | None:
@@ -46,7 +47,8 @@ class Evidence:
 @dataclass(frozen=True)
 class Verdict:
     decision: Decision
-    reasons: tuple[str, ...] = ()  # why denied (or why pending)
+    # why denied, in the events' vocabulary (edged.events.payloads.DenyReason); or why still pending
+    reasons: tuple[str, ...] = ()
     alarms: tuple[str, ...] = ()  # soft-rule breaches: allowed, but raised
     person_id: str | None = None
 
@@ -61,11 +63,15 @@ class Verdict:
 
 class PolicyEngine:
     def __init__(self, cfg: PolicyConfig, vision: VisionConfig | None = None):
-        vision = vision or VisionConfig()
+        vision = vision or VisionConfig.model_validate({})
         self.cfg = cfg
-        self.match_threshold = cfg.match_threshold if cfg.match_threshold is not None else vision.match_threshold
+        self.match_threshold = (
+            cfg.match_threshold if cfg.match_threshold is not None else vision.match_threshold
+        )
         self.masked_match_threshold = (
-            cfg.masked_match_threshold if cfg.masked_match_threshold is not None else vision.masked_match_threshold
+            cfg.masked_match_threshold
+            if cfg.masked_match_threshold is not None
+            else vision.masked_match_threshold
         )
         self.liveness_threshold = (
             cfg.liveness.threshold if cfg.liveness.threshold is not None else vision.liveness_threshold
@@ -107,7 +113,7 @@ class PolicyEngine:
     @staticmethod
     def _hard_deny_is_final(deny: list[str]) -> bool:
         """A blocked, expired or feverish person is denied at once: more frames will not change that."""
-        final = {"blocked", "not_yet_valid", "expired", "lane_not_permitted", "temperature_high", "no_mask"}
+        final = {"outside_validity", "not_allowed_on_lane", "fever", "no_mask", "incorrect_mask"}
         return any(r in final for r in deny)
 
     def _identity(self, ev: Evidence, deny: list[str], wait: list[str]) -> str | None:
@@ -116,23 +122,22 @@ class PolicyEngine:
         threshold = self.threshold_for(ev.mask_state)
         matched = ev.match is not None and ev.match.similarity >= threshold
         if not matched:
-            (wait if more else deny).append("identity_pending" if more else "unknown_person")
+            (wait if more else deny).append("identity_pending" if more else "unknown")
             return None
         assert ev.match is not None
         person = ev.match.person_id
         if cfg.liveness.required and (ev.liveness is None or ev.liveness < self.liveness_threshold):
-            (wait if more else deny).append("liveness_pending" if more else "liveness_failed")
-        rights = cfg.people.get(person)
+            (wait if more else deny).append("liveness_pending" if more else "spoof")
+        rights = cfg.people.get(person) or ev.rights
         if rights is not None:
             now = ev.now
-            if rights.blocked:
-                deny.append("blocked")
-            if rights.valid_from and now < _aware_like(rights.valid_from, now):
-                deny.append("not_yet_valid")
-            if rights.valid_until and now >= _aware_like(rights.valid_until, now):
-                deny.append("expired")
+            outside = rights.blocked
+            outside |= bool(rights.valid_from and now < _aware_like(rights.valid_from, now))
+            outside |= bool(rights.valid_until and now >= _aware_like(rights.valid_until, now))
+            if outside:
+                deny.append("outside_validity")
             if rights.lanes is not None and ev.lane not in rights.lanes:
-                deny.append("lane_not_permitted")
+                deny.append("not_allowed_on_lane")
         return person
 
     def _mask(self, ev: Evidence, deny: list[str], wait: list[str], alarms: list[str]) -> None:
@@ -144,10 +149,11 @@ class PolicyEngine:
             if not ev.out_of_time:
                 wait.append("mask_pending")
                 return
-            (deny if rule.rule == "hard" else alarms).append("mask_unknown")
+            (deny if rule.rule == "hard" else alarms).append("low_quality")
             return
         if ev.mask_state != "mask":
-            (deny if rule.rule == "hard" else alarms).append("no_mask")
+            reason = "incorrect_mask" if ev.mask_state == "incorrect" else "no_mask"
+            (deny if rule.rule == "hard" else alarms).append(reason)
 
     def _temperature(self, ev: Evidence, deny: list[str], wait: list[str], alarms: list[str]) -> None:
         rule = self.cfg.temperature
@@ -158,12 +164,12 @@ class PolicyEngine:
                 wait.append("temperature_pending")
                 return
             if not ev.temperatures_c:
-                (deny if rule.rule == "hard" else alarms).append("temperature_unknown")
+                (deny if rule.rule == "hard" else alarms).append("low_quality")
                 return
         t = ev.temperature_c
         assert t is not None
         if t > rule.max_c:
-            (deny if rule.rule == "hard" else alarms).append("temperature_high")
+            (deny if rule.rule == "hard" else alarms).append("fever")
 
 
 def _aware_like(value: datetime, ref: datetime) -> datetime:

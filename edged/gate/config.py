@@ -16,13 +16,19 @@ class SafetyConfig(StrictModel):
     """What keeps the gate safe whatever the software above it does."""
 
     fail_state: FailState = Field(
-        "locked", description="state on stop, crash or lost heartbeat; free_passage only for emergency egress"
+        default="locked",
+        description="state on stop, crash or lost heartbeat; free_passage only for emergency egress",
     )
-    max_pulse_s: float = Field(5.0, gt=0.0, le=25.5, description="upper bound of any open pulse")
-    default_pulse_s: float = Field(1.0, gt=0.0, le=25.5)
-    passage_timeout_s: float = Field(8.0, gt=0.0, le=120.0, description="a grant not used by then expires")
+    max_pulse_s: float = Field(default=5.0, gt=0.0, le=25.5, description="upper bound of any open pulse")
+    default_pulse_s: float = Field(default=1.0, gt=0.0, le=25.5)
+    passage_timeout_s: float = Field(
+        default=8.0, gt=0.0, le=120.0, description="a grant not used by then expires"
+    )
     heartbeat_timeout_s: float | None = Field(
-        10.0, gt=0.0, le=600.0, description="fail state when driver.heartbeat() is not called this often; null: off"
+        default=10.0,
+        gt=0.0,
+        le=600.0,
+        description="fail state when driver.heartbeat() is not called this often; null: off",
     )
 
     @model_validator(mode="after")
@@ -38,8 +44,8 @@ class Rs485Config(StrictModel):
     rts_level_for_tx: bool = True
     rts_level_for_rx: bool = False
     loopback: bool = False
-    delay_before_tx_s: float | None = Field(None, ge=0.0, le=0.1)
-    delay_before_rx_s: float | None = Field(None, ge=0.0, le=0.1)
+    delay_before_tx_s: float | None = Field(default=None, ge=0.0, le=0.1)
+    delay_before_rx_s: float | None = Field(default=None, ge=0.0, le=0.1)
 
 
 class SerialPortConfig(StrictModel):
@@ -48,15 +54,17 @@ class SerialPortConfig(StrictModel):
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
     rs485: Rs485Config | None = None
-    reconnect_min_s: float = Field(0.2, gt=0.0, le=60.0)
-    reconnect_max_s: float = Field(5.0, gt=0.0, le=600.0)
+    reconnect_min_s: float = Field(default=0.2, gt=0.0, le=60.0)
+    reconnect_max_s: float = Field(default=5.0, gt=0.0, le=600.0)
 
 
 class SimulatorGateConfig(StrictModel):
     type: Literal["simulator"] = "simulator"
-    passage_delay_s: float = Field(1.0, ge=0.0, le=60.0, description="time from open to the simulated passage")
-    walk_through: bool = Field(True, description="simulate a person walking through after each open")
-    tailgater: bool = Field(False, description="a second person follows every granted one")
+    passage_delay_s: float = Field(
+        default=1.0, ge=0.0, le=60.0, description="time from open to the simulated passage"
+    )
+    walk_through: bool = Field(default=True, description="simulate a person walking through after each open")
+    tailgater: bool = Field(default=False, description="a second person follows every granted one")
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
 
 
@@ -65,16 +73,21 @@ class ModbusGateConfig(StrictModel):
 
     type: Literal["modbus"] = "modbus"
     serial: SerialPortConfig
-    slave_id: int = Field(1, ge=1, le=247)
-    entry_coil: int = Field(0, ge=0, le=65535)
-    exit_coil: int = Field(1, ge=0, le=65535)
+    slave_id: int = Field(default=1, ge=1, le=247)
+    entry_coil: int = Field(default=0, ge=0, le=65535)
+    exit_coil: int = Field(default=1, ge=0, le=65535)
     free_passage_coil: int | None = Field(
-        None, ge=0, le=65535, description="a coil that holds the gate open; without it both direction coils are held"
+        default=None,
+        ge=0,
+        le=65535,
+        description="a coil that holds the gate open; without it both direction coils are held",
     )
-    entry_sensor_input: int | None = Field(0, ge=0, le=65535, description="discrete input pulsed per entry")
-    exit_sensor_input: int | None = Field(1, ge=0, le=65535)
-    poll_period_s: float = Field(0.05, ge=0.01, le=5.0)
-    response_timeout_s: float = Field(0.3, gt=0.0, le=5.0)
+    entry_sensor_input: int | None = Field(
+        default=0, ge=0, le=65535, description="discrete input pulsed per entry"
+    )
+    exit_sensor_input: int | None = Field(default=1, ge=0, le=65535)
+    poll_period_s: float = Field(default=0.05, ge=0.01, le=5.0)
+    response_timeout_s: float = Field(default=0.3, gt=0.0, le=5.0)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
 
 
@@ -83,19 +96,23 @@ class OsdpCpGateConfig(StrictModel):
 
     type: Literal["osdp_cp"] = "osdp_cp"
     serial: SerialPortConfig
-    address: int = Field(0, ge=0, le=126)
-    scbk: SecretRef = Field(..., description="16-byte secure channel base key (hex file); see `edged gate keygen`")
-    entry_output: int = Field(0, ge=0, le=255)
-    exit_output: int = Field(1, ge=0, le=255)
-    entry_sensor_input: int | None = Field(0, ge=0, le=31)
-    exit_sensor_input: int | None = Field(1, ge=0, le=31)
-    reader_feedback: bool = Field(True, description="LED and buzzer on the IO controller's reader for grant/deny")
+    address: int = Field(default=0, ge=0, le=126)
+    scbk: SecretRef = Field(
+        ..., description="16-byte secure channel base key (hex file); see `edged gate keygen`"
+    )
+    entry_output: int = Field(default=0, ge=0, le=255)
+    exit_output: int = Field(default=1, ge=0, le=255)
+    entry_sensor_input: int | None = Field(default=0, ge=0, le=31)
+    exit_sensor_input: int | None = Field(default=1, ge=0, le=31)
+    reader_feedback: bool = Field(
+        default=True, description="LED and buzzer on the IO controller's reader for grant/deny"
+    )
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
 
 
 class CredentialFormatConfig(StrictModel):
     format: Literal["wiegand26", "wiegand34", "wiegand37"] = "wiegand26"
-    facility_code: int = Field(0, ge=0, le=65535)
+    facility_code: int = Field(default=0, ge=0, le=65535)
 
 
 class OsdpReaderGateConfig(StrictModel):
@@ -103,10 +120,12 @@ class OsdpReaderGateConfig(StrictModel):
 
     type: Literal["osdp_reader"] = "osdp_reader"
     serial: SerialPortConfig
-    address: int = Field(0, ge=0, le=126)
-    scbk: SecretRef = Field(..., description="16-byte secure channel base key (hex file) shared with the panel")
+    address: int = Field(default=0, ge=0, le=126)
+    scbk: SecretRef = Field(
+        ..., description="16-byte secure channel base key (hex file) shared with the panel"
+    )
     credential: CredentialFormatConfig = Field(default_factory=CredentialFormatConfig)
-    reader_no: int = Field(0, ge=0, le=255)
+    reader_no: int = Field(default=0, ge=0, le=255)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
 
 

@@ -73,7 +73,9 @@ def encode_wiegand(fmt: str, facility_code: int, card_number: int) -> WiegandFra
             f"facility code {facility_code} does not fit {fmt} (0..{(1 << layout.facility_bits) - 1})"
         )
     if not 0 <= card_number < (1 << layout.card_bits):
-        raise CredentialError(f"card number {card_number} does not fit {fmt} (0..{(1 << layout.card_bits) - 1})")
+        raise CredentialError(
+            f"card number {card_number} does not fit {fmt} (0..{(1 << layout.card_bits) - 1})"
+        )
     data_len = layout.facility_bits + layout.card_bits
     data_bits = (facility_code << layout.card_bits) | card_number
     ones_first, ones_second = _parity_halves(data_bits, data_len)
@@ -105,4 +107,6 @@ def decode_wiegand(fmt: str, data: bytes, bit_length: int) -> Credential:
         raise CredentialError("leading (even) parity bit is wrong")
     if (frame & 1) != 1 - ones_second % 2:
         raise CredentialError("trailing (odd) parity bit is wrong")
-    return Credential(facility_code=data_bits >> layout.card_bits, card_number=data_bits & ((1 << layout.card_bits) - 1))
+    return Credential(
+        facility_code=data_bits >> layout.card_bits, card_number=data_bits & ((1 << layout.card_bits) - 1)
+    )

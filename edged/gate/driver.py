@@ -8,6 +8,7 @@ forced-passage alarms, the fail state on stop or lost heartbeat, and thread safe
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import queue
@@ -52,7 +53,9 @@ class GateDriver(ABC):
     def start(self) -> None: ...
 
     @abstractmethod
-    def grant(self, direction: Direction, hold_s: float | None = None, credential: int | None = None) -> GrantResult:
+    def grant(
+        self, direction: Direction, hold_s: float | None = None, credential: int | None = None
+    ) -> GrantResult:
         """Open for one person in ``direction``; ``credential`` is the person's card number (reader mode)."""
 
     @abstractmethod
@@ -101,6 +104,7 @@ class BaseGateDriver(GateDriver):
         self._thread: threading.Thread | None = None
         self._last_heartbeat = clock()
         self._fail_active = False
+        self._outputs_owed = False
         self._started = False
         self._link_up = False
         self._errors = 0
@@ -139,12 +143,14 @@ class BaseGateDriver(GateDriver):
                 return
             self._started = True
             self._last_heartbeat = self._clock()
-            self._connect()
-            self._try_outputs(self._mode)
+            self._connect()  # drivers set the steady outputs when their link comes up
         self._thread = threading.Thread(target=self._supervise, name=f"gate-{self.name}", daemon=True)
         self._thread.start()
+        atexit.register(self.close)  # an unhandled exception still ends in the fail state
 
-    def grant(self, direction: Direction, hold_s: float | None = None, credential: int | None = None) -> GrantResult:
+    def grant(
+        self, direction: Direction, hold_s: float | None = None, credential: int | None = None
+    ) -> GrantResult:
         if direction not in DIRECTIONS:
             raise GateError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
         pulse_s = self._bounded_pulse(hold_s)
@@ -216,6 +222,7 @@ class BaseGateDriver(GateDriver):
             if not self._started:
                 return
             self._stop.set()
+        atexit.unregister(self.close)
         if self._thread is not None:
             self._thread.join(timeout=5.0)
         with self._lock:
@@ -277,10 +284,18 @@ class BaseGateDriver(GateDriver):
         return hold_s
 
     def _try_outputs(self, state: GateMode) -> None:
+        """Drive the steady outputs; on failure the supervisor keeps retrying (see ``_retry_outputs``)."""
         try:
             self._apply_outputs(state)
+            self._outputs_owed = False
         except GateIOError as exc:
+            self._outputs_owed = True
             self._record_error(f"outputs for {state}: {exc}")
+
+    def _retry_outputs(self) -> None:
+        """A fail state or mode that did not reach the hardware is written again while the link is up."""
+        if self._outputs_owed and self._link_up:
+            self._try_outputs(self.safety.fail_state if self._fail_active else self._mode)
 
     def _enter_fail_state(self, why: str) -> None:
         if self._fail_active:
@@ -300,6 +315,7 @@ class BaseGateDriver(GateDriver):
             except Exception as exc:  # the supervisor must outlive any fault on the line
                 self._record_error(f"tick: {exc!r}")
             with self._lock:
+                self._retry_outputs()
                 expired = self._guard.expire(now)
                 timeout = self.safety.heartbeat_timeout_s
                 if timeout is not None and not self._fail_active and now - self._last_heartbeat > timeout:

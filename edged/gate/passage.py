@@ -24,7 +24,7 @@ class PassageGuard:
     """Pairs sensor passages with grants; alarms on the ones that have no grant of their own."""
 
     def __init__(self, passage_timeout_s: float, settle_s: float = 0.5) -> None:
-        """``settle_s``: sensors report a passage a little after the gate re-locks; the alarm window covers it."""
+        """``settle_s``: sensors report a passage a little after the gate re-locks; the alarm covers it."""
         self._timeout_s = passage_timeout_s
         self._settle_s = settle_s
         self._pending: deque[_Grant] = deque()
@@ -57,7 +57,9 @@ class PassageGuard:
                 return GateEvent("entered" if direction == "in" else "exited", direction, grant.grant_id)
         for grant in reversed(self._used):
             if grant.direction == direction and now <= grant.open_until + self._settle_s:
-                return GateEvent("tailgating", direction, grant.grant_id, detail="second passage on one grant")
+                return GateEvent(
+                    "tailgating", direction, grant.grant_id, detail="second passage on one grant"
+                )
         return GateEvent("forced", direction, detail="passage without a grant while locked")
 
     def expire(self, now: float) -> list[GateEvent]:

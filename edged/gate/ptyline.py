@@ -7,6 +7,7 @@ copies bytes between the two pty masters and can inject noise, babble, or pull o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import select
@@ -136,7 +137,5 @@ class PtyLine:
 
 def _write_all(fd: int, data: bytes) -> None:
     """Best effort, like a wire: what the far side's buffer cannot take is lost."""
-    try:
+    with contextlib.suppress(OSError):
         os.write(fd, data)
-    except (BlockingIOError, OSError):
-        pass

@@ -18,7 +18,7 @@ TAILGATER_GAP_S = 0.3
 class SimulatedOpen:
     direction: Direction
     pulse_s: float
-    at: float
+    at: float  # time.perf_counter()
 
 
 class SimulatedTurnstile:
@@ -36,7 +36,7 @@ class SimulatedTurnstile:
 
     def open(self, direction: Direction, pulse_s: float) -> None:
         with self._lock:
-            self.opens.append(SimulatedOpen(direction, pulse_s, time.monotonic()))
+            self.opens.append(SimulatedOpen(direction, pulse_s, time.perf_counter()))
             if not self.walk_through:
                 return
             delays = [self.passage_delay_s]

@@ -7,7 +7,9 @@ polling loop in particular) run on their own threads and must never see an excep
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +20,9 @@ import serial.rs485
 from edged.gate.config import Rs485Config, SerialPortConfig
 
 log = logging.getLogger(__name__)
+
+# pyserial lets termios.error (not an OSError) escape from flush and attribute setters on a dead port
+LINE_ERRORS = (serial.SerialException, OSError, termios.error)
 
 
 class Backoff:
@@ -65,9 +70,11 @@ class SerialTransport:
         self.config = config
         self._lock = threading.Lock()
         self._port: serial.Serial | None = None
+        self._clock = clock
         self._backoff = Backoff(config.reconnect_min_s, config.reconnect_max_s, clock)
         self._closed = False
         self.opens = 0
+        self.last_rx = float("-inf")
         self.errors = 0
         self.last_error = ""
 
@@ -91,10 +98,13 @@ class SerialTransport:
                 return b""
             assert self._port is not None
             try:
-                return bytes(self._port.read(max(0, max_bytes)))
-            except (serial.SerialException, OSError) as exc:
+                data = bytes(self._port.read(max(0, max_bytes)))
+            except LINE_ERRORS as exc:
                 self._fault(exc)
                 return b""
+            if data:
+                self.last_rx = self._clock()
+            return data
 
     def write(self, data: bytes) -> int:
         with self._lock:
@@ -104,7 +114,7 @@ class SerialTransport:
             try:
                 written = self._port.write(data)
                 return int(written or 0)
-            except (serial.SerialException, OSError) as exc:
+            except LINE_ERRORS as exc:
                 self._fault(exc)
                 return 0
 
@@ -114,7 +124,7 @@ class SerialTransport:
                 return
             try:
                 self._port.reset_input_buffer()
-            except (serial.SerialException, OSError) as exc:
+            except LINE_ERRORS as exc:
                 self._fault(exc)
 
     def _ensure_open(self) -> bool:
@@ -125,16 +135,21 @@ class SerialTransport:
         cfg = self.config
         try:
             port = serial.Serial(
-                cfg.port, baudrate=cfg.baudrate, parity=cfg.parity, stopbits=cfg.stopbits, timeout=0,
-                write_timeout=1.0, exclusive=True,
+                cfg.port,
+                baudrate=cfg.baudrate,
+                parity=cfg.parity,
+                stopbits=cfg.stopbits,
+                timeout=0,
+                write_timeout=1.0,
+                exclusive=True,
             )
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except (*LINE_ERRORS, ValueError) as exc:
             self._backoff.failed()
             self._note_error(f"cannot open {cfg.port}: {exc}")
             return False
         try:
             apply_rs485(port, cfg.rs485)
-        except (ValueError, OSError, serial.SerialException) as exc:
+        except (*LINE_ERRORS, ValueError) as exc:
             port.close()
             self._backoff.failed()
             self._note_error(f"cannot set RS-485 mode on {cfg.port}: {exc}")
@@ -153,10 +168,8 @@ class SerialTransport:
     def _drop(self, why: str) -> None:
         if self._port is None:
             return
-        try:
+        with contextlib.suppress(*LINE_ERRORS):
             self._port.close()
-        except (serial.SerialException, OSError):
-            pass
         self._port = None
         log.info("serial port %s %s", self.config.port, why)
 

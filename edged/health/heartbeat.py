@@ -40,7 +40,9 @@ class Heartbeats:
         """Names of heartbeats older than their limit, with their age; empty = all fresh."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            return [f"{h.name} ({h.age(now):.1f} s)" for h in self._beats.values() if h.age(now) > h.max_age_s]
+            return [
+                f"{h.name} ({h.age(now):.1f} s)" for h in self._beats.values() if h.age(now) > h.max_age_s
+            ]
 
     def names(self) -> list[str]:
         with self._lock:

@@ -19,7 +19,9 @@ class SdNotifier:
         self._sock: socket.socket | None = None
         if self.address:
             if not (self.address.startswith("/") or self.address.startswith("@")):
-                log.warning("NOTIFY_SOCKET %r is not a unix socket path; notifications disabled", self.address)
+                log.warning(
+                    "NOTIFY_SOCKET %r is not a unix socket path; notifications disabled", self.address
+                )
                 self.address = ""
             else:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)

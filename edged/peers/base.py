@@ -31,7 +31,8 @@ class Pipeline(ABC):
         """Embedding of the central face (LFW centres the named person), ``None`` when no face is found."""
         raise NotImplementedError(f"{self.name} has no embedder")
 
-    def similarity(self, a: np.ndarray, b: np.ndarray) -> float:
+    @staticmethod
+    def similarity(a: np.ndarray, b: np.ndarray) -> float:
         return float(np.dot(a, b))
 
     def close(self) -> None:  # noqa: B027 - optional hook

@@ -72,7 +72,9 @@ def install(dest: Path, sdists: Path | None = None) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m edged.peers.fetch", description=__doc__)
     parser.add_argument("--sdists", type=Path, help="directory already holding the pinned sdists")
-    parser.add_argument("--dest", type=Path, default=None, help="default: $EDGED_PEERS_DIR or beside the models")
+    parser.add_argument(
+        "--dest", type=Path, default=None, help="default: $EDGED_PEERS_DIR or beside the models"
+    )
     args = parser.parse_args(argv)
     dest = args.dest or default_peers_dir()
     try:

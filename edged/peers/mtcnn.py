@@ -93,7 +93,9 @@ class Mtcnn:
         so.inter_op_num_threads = 1
 
         def load(name: str) -> ort.InferenceSession:
-            return ort.InferenceSession(str(peer_file(peers_dir, name)), so, providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(
+                str(peer_file(peers_dir, name)), so, providers=["CPUExecutionProvider"]
+            )
 
         self.pnet, self.rnet, self.onet = load("pnet.onnx"), load("rnet.onnx"), load("onet.onnx")
         self.min_face, self.thresholds, self.factor = min_face, thresholds, factor
@@ -101,7 +103,7 @@ class Mtcnn:
     def scales(self, w: int, h: int) -> list[float]:
         m = 12.0 / self.min_face
         side = min(w, h) * m
-        out = []
+        out: list[float] = []
         while side >= 12:
             out.append(m * self.factor ** len(out))
             side *= self.factor

@@ -66,7 +66,13 @@ def decode(loc: np.ndarray, priors: np.ndarray) -> np.ndarray:
 
 
 def postprocess(
-    loc: np.ndarray, conf: np.ndarray, priors: np.ndarray, w: int, h: int, threshold: float, nms_iou: float = 0.45
+    loc: np.ndarray,
+    conf: np.ndarray,
+    priors: np.ndarray,
+    w: int,
+    h: int,
+    threshold: float,
+    nms_iou: float = 0.45,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pixel boxes and scores, best first: the DetectionOutput step (NMS 0.45, top 400 before it)."""
     scores = conf.reshape(-1, 2)[:, 1]

@@ -1,8 +1,8 @@
 """Reader of the PhysioNet "Facial and oral temperature" CSVs (one file per camera, 3 header rows).
 
 Each subject has up to 4 measurement rounds of 27 facial readings (``T_offset`` = the blackbody offset, then
-canthi, forehead, face and mouth maxima). We average each reading over the rounds present, which is what the
-data set's own analysis does, and keep ambient temperature, humidity, distance and the oral truth.
+canthi, forehead, face and mouth maxima). We keep each reading's mean over the rounds present (what the data
+set's own analysis uses) and its maximum, with ambient temperature, humidity, distance and the oral truth.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class FacialOralData:
     subjects: list[str]
     reading_names: list[str]  # e.g. "canthiMax", "T_Max", "T_FHCC"
     readings: np.ndarray  # (n, len(reading_names)) °C, mean over rounds
+    readings_max: np.ndarray  # (n, len(reading_names)) °C, max over rounds
     ambient_c: np.ndarray  # (n,)
     humidity: np.ndarray  # (n,) percent
     distance_m: np.ndarray  # (n,)
@@ -35,6 +36,9 @@ class FacialOralData:
 
     def reading(self, name: str) -> np.ndarray:
         return self.readings[:, self.reading_names.index(name)]
+
+    def reading_max(self, name: str) -> np.ndarray:
+        return self.readings_max[:, self.reading_names.index(name)]
 
     def __len__(self) -> int:
         return len(self.subjects)
@@ -68,9 +72,12 @@ def load_camera(data_dir: Path, camera: str) -> FacialOralData:
         col = {name: header.index(name) for name in ("aveOralM", "T_atm", "Humidity", "Distance")}
     except ValueError as exc:
         raise DatasetError(f"{path}: column missing ({exc})") from None
-    names = [header[starts[0] + k][:-1].rstrip("_") for k in range(READINGS_PER_ROUND)]  # drop the round digit
+    names = [
+        header[starts[0] + k][:-1].rstrip("_") for k in range(READINGS_PER_ROUND)
+    ]  # drop the round digit
     subjects: list[str] = []
     readings: list[np.ndarray] = []
+    maxima: list[np.ndarray] = []
     extra: list[tuple[float, float, float, float]] = []
     for row in rows[3:]:
         if len(row) != len(header) or not row[0].strip():
@@ -84,7 +91,10 @@ def load_camera(data_dir: Path, camera: str) -> FacialOralData:
             continue
         subjects.append(row[0].strip())
         readings.append(per_round[complete].mean(axis=0))
-        extra.append((oral, _float(row[col["T_atm"]]), _float(row[col["Humidity"]]), _float(row[col["Distance"]])))
+        maxima.append(per_round[complete].max(axis=0))
+        extra.append(
+            (oral, _float(row[col["T_atm"]]), _float(row[col["Humidity"]]), _float(row[col["Distance"]]))
+        )
     if not subjects:
         raise DatasetError(f"{path}: no usable subject rows")
     ex = np.array(extra, dtype=np.float64)
@@ -93,6 +103,7 @@ def load_camera(data_dir: Path, camera: str) -> FacialOralData:
         subjects=subjects,
         reading_names=names,
         readings=np.vstack(readings),
+        readings_max=np.vstack(maxima),
         ambient_c=ex[:, 1],
         humidity=ex[:, 2],
         distance_m=ex[:, 3],

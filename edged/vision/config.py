@@ -28,6 +28,9 @@ class TensorRTEngineConfig(StrictModel):
     precision: Literal["fp16", "fp32", "int8"] = "fp16"
     max_batch: int = Field(8, ge=1, le=64, description="most faces per call of the per-face models")
     opt_batch: int = Field(4, ge=1, le=64, description="batch size TensorRT tunes the per-face models for")
+    fp32_models: list[Literal["fr_detect", "fr_landmark", "fr_feature", "fr_liveness"]] = Field(
+        default_factory=list, description="models built in fp32 whatever the precision (accuracy over speed)"
+    )
     workspace_mb: int = Field(1024, ge=64, le=65536)
     device: int = Field(0, ge=0, le=15, description="CUDA device index")
     build_missing: bool = Field(
@@ -45,6 +48,9 @@ class TensorRTEngineConfig(StrictModel):
         if self.precision == "int8" and self.int8_calibration_dir is None:
             raise ValueError("precision int8 needs int8_calibration_dir (a calibration set of real inputs)")
         return self
+
+    def precision_for(self, model: str) -> str:
+        return "fp32" if model in self.fp32_models else self.precision
 
 
 EngineConfig = Annotated[OnnxRuntimeEngineConfig | TensorRTEngineConfig, Field(discriminator="type")]
@@ -79,5 +85,6 @@ class VisionConfig(StrictModel):
 
 
 class ModelsConfig(StrictModel):
+    """Every model's pinned sha256 is checked each time it is loaded; there is no switch to skip that."""
+
     dir: Path | None = Field(None, description="default: $STATE_DIRECTORY/models or the user's data dir")
-    verify: bool = True

@@ -108,7 +108,7 @@ def evaluate(scores: np.ndarray, same: np.ndarray, folds: np.ndarray, fixed_thre
         "accuracy_std": float(np.std(accs)),
         "fold_accuracy": accs,
         "thresholds": thresholds,
-        "threshold_source": "other folds" if len(fold_ids) > 1 else "config (not tuned on the test fold)",
+        "threshold_source": "other folds" if len(fold_ids) > 1 else "given (not tuned on the test fold)",
         "tar_at_far": {},
         "far_thresholds": {},
     }

@@ -80,7 +80,9 @@ def main() -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest)
     shutil.copyfile(args.lfw / "pairs.txt", lfw_out / "pairs.txt")
-    print(f"{len(RECORDED)} model calls recorded from {args.frames} images; {len(paths)} fold-1 images copied")
+    print(
+        f"{len(RECORDED)} model calls recorded from {args.frames} images; {len(paths)} fold-1 images copied"
+    )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ class TensorRTEngine(Engine):
             model_path.parent,
             self.name,
             platform=current_platform(config.device),
-            precision=config.precision,
+            precision=config.precision_for(self.name),
             max_batch=config.max_batch,
             opt_batch=config.opt_batch,
             workspace_mb=config.workspace_mb,

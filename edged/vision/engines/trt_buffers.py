@@ -56,6 +56,8 @@ def runtime_elements(shape: tuple[int, ...], buffer: TensorBuffer) -> int:
     """Elements that a run with ``shape`` uses; refuses shapes that would overrun the buffer."""
     if any(d < 0 for d in shape):
         raise BufferError(f"{buffer.name}: shape {shape} still has a dynamic dimension")
-    if len(shape) != len(buffer.max_shape) or any(a > b for a, b in zip(shape, buffer.max_shape)):
+    if len(shape) != len(buffer.max_shape) or any(
+        a > b for a, b in zip(shape, buffer.max_shape, strict=True)
+    ):
         raise BufferError(f"{buffer.name}: shape {shape} does not fit the buffer of {buffer.max_shape}")
     return math.prod(shape)

@@ -92,7 +92,8 @@ def build_serialized(plan: BuildPlan) -> bytes:
         p = builder.create_optimization_profile()
         p.set_shape(inp.name, *input_shapes(shape, profile))
         config.add_optimization_profile(p)
-        first = first or p
+        if first is None:
+            first = p
     calibrator = None
     if plan.precision == "int8":
         if plan.calibration is None:

@@ -55,8 +55,10 @@ class EngineKey:
 
     def file_name(self) -> str:
         gpu = "".join(c if c.isalnum() else "-" for c in self.platform.gpu_name.lower()).strip("-")
-        return f"{self.model}.{self.precision}.sm{self.platform.compute_capability.replace('.', '')}.{gpu}." \
+        return (
+            f"{self.model}.{self.precision}.sm{self.platform.compute_capability.replace('.', '')}.{gpu}."
             f"trt{self.platform.tensorrt_version}.{self.digest()[:16]}.engine"
+        )
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -64,7 +66,7 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def default_engine_cache_dir() -> Path:
-    """``$CACHE_DIRECTORY/engines`` under systemd (``/var/cache/edged/engines``), else the user's cache dir."""
+    """``$CACHE_DIRECTORY/engines`` under systemd (/var/cache/edged/engines), else the user cache dir."""
     cache = os.environ.get("CACHE_DIRECTORY")
     if cache:
         return Path(cache.split(":")[0]) / "engines"
@@ -136,7 +138,8 @@ class EngineCache:
         if not self.directory.is_dir():
             return []
         return sorted(
-            p for p in self.directory.iterdir()
+            p
+            for p in self.directory.iterdir()
             if p.suffix in (".engine", ".json") and p.is_file() and p.name not in wanted
         )
 

@@ -14,7 +14,9 @@ class ArrayCalibrator(trt.IInt8EntropyCalibrator2):
     def __init__(self, data: np.ndarray, batch: int, name: str):
         super().__init__()
         if data.ndim != 4 or len(data) < batch:
-            raise ValueError(f"{name}: calibration set must be N x C x H x W with N >= {batch}, got {data.shape}")
+            raise ValueError(
+                f"{name}: calibration set must be N x C x H x W with N >= {batch}, got {data.shape}"
+            )
         self._data = np.ascontiguousarray(data, dtype=np.float32)
         self._batch = batch
         self._next = 0

@@ -6,6 +6,7 @@ GPU check script. Tolerances are stated per model in the units the pipeline uses
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,8 +28,13 @@ TOLERANCES: dict[str, dict[str, Tolerance]] = {
     "fr_feature": {"output": Tolerance(min_cosine=0.999)},
     "fr_liveness": {"output": Tolerance(max_abs=5e-2)},
 }
-# INT8 is accepted only when the embedder's cosine stays this high on the real calibration inputs.
-INT8_MIN_EMBEDDING_COSINE = 0.995
+# INT8 is accepted only when every output stays this close to ONNX Runtime's on the calibration inputs.
+INT8_TOLERANCES: dict[str, dict[str, Tolerance]] = {
+    "fr_detect": {"scores": Tolerance(max_abs=3e-2), "boxes": Tolerance(max_abs=5e-3, score_column=1)},
+    "fr_landmark": {"output": Tolerance(max_abs=8e-3)},
+    "fr_feature": {"output": Tolerance(min_cosine=0.995)},
+    "fr_liveness": {"output": Tolerance(max_abs=0.15)},
+}
 
 
 def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -53,11 +59,18 @@ class Comparison:
     def line(self) -> str:
         op = ">=" if self.metric == "min_cosine" else "<="
         verdict = "ok" if self.passed else "FAIL"
-        return f"{self.model}/{self.output}: {self.metric} {self.value:.6g} (need {op} {self.limit:g}) {verdict}"
+        return (
+            f"{self.model}/{self.output}: {self.metric} {self.value:.6g} (need {op} {self.limit:g}) {verdict}"
+        )
 
 
 def compare_output(
-    model: str, output: str, got: np.ndarray, ref: np.ndarray, tol: Tolerance, scores: np.ndarray | None = None
+    model: str,
+    output: str,
+    got: np.ndarray,
+    ref: np.ndarray,
+    tol: Tolerance,
+    scores: np.ndarray | None = None,
 ) -> Comparison:
     if got.shape != ref.shape:
         raise ValueError(f"{model}/{output}: shape {got.shape} differs from the reference {ref.shape}")
@@ -78,17 +91,43 @@ def compare_output(
 
 
 def compare_model(
-    model: str, names: list[str], got: list[np.ndarray], ref: list[np.ndarray]
+    model: str,
+    names: list[str],
+    got: list[np.ndarray],
+    ref: list[np.ndarray],
+    table: dict[str, dict[str, Tolerance]] | None = None,
 ) -> list[Comparison]:
     """Compare every output of ``model`` (outputs in the order of ``names``) with the reference."""
-    tolerances = TOLERANCES.get(model)
+    tolerances = (TOLERANCES if table is None else table).get(model)
     if tolerances is None:
         raise KeyError(f"no tolerances stated for model {model!r}")
-    by_name = dict(zip(names, ref))
+    by_name = dict(zip(names, ref, strict=True))
     results = []
-    for name, g, r in zip(names, got, ref):
+    for name, g, r in zip(names, got, ref, strict=True):
         tol = tolerances.get(name)
         if tol is None:
             raise KeyError(f"no tolerance stated for {model}/{name}")
         results.append(compare_output(model, name, g, r, tol, scores=by_name.get("scores")))
     return results
+
+
+def accuracy_gate(
+    model: str,
+    names: list[str],
+    candidate: Callable[[np.ndarray], list[np.ndarray]],
+    reference: Callable[[np.ndarray], list[np.ndarray]],
+    inputs: np.ndarray,
+    table: dict[str, dict[str, Tolerance]],
+    batch: int = 1,
+) -> list[Comparison]:
+    """Run both backends over ``inputs`` in batches and compare all outputs at once."""
+    got: list[list[np.ndarray]] = [[] for _ in names]
+    ref: list[list[np.ndarray]] = [[] for _ in names]
+    for start in range(0, len(inputs), batch):
+        x = inputs[start : start + batch]
+        for acc, outs in ((got, candidate(x)), (ref, reference(x))):
+            for j, o in enumerate(outs):
+                acc[j].append(o)
+    return compare_model(
+        model, names, [np.concatenate(g) for g in got], [np.concatenate(r) for r in ref], table
+    )

@@ -27,7 +27,9 @@ def cuda_device(index: int) -> cuda.Device:
 def current_platform(device_index: int = 0) -> Platform:
     dev = cuda_device(device_index)
     major, minor = dev.compute_capability()
-    return Platform(tensorrt_version=trt.__version__, gpu_name=dev.name(), compute_capability=f"{major}.{minor}")
+    return Platform(
+        tensorrt_version=trt.__version__, gpu_name=dev.name(), compute_capability=f"{major}.{minor}"
+    )
 
 
 class PrimaryContext:

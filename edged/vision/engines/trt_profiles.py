@@ -54,7 +54,9 @@ def select_profile(profiles: tuple[BatchProfile, ...], batch: int) -> int:
         raise ProfileError(f"batch must be at least 1, got {batch}")
     fitting = [i for i, p in enumerate(profiles) if p.covers(batch)]
     if not fitting:
-        raise ProfileError(f"batch {batch} exceeds every profile (largest max {max(p.max for p in profiles)})")
+        raise ProfileError(
+            f"batch {batch} exceeds every profile (largest max {max(p.max for p in profiles)})"
+        )
     return min(fitting, key=lambda i: (profiles[i].max - profiles[i].min, i))
 
 

@@ -1,5 +1,4 @@
-"""The supervisor against a source that fails the way cameras do. A real video file stands in for the
-camera: it is removed (unplugged) and written again (plugged back)."""
+"""The supervisor against sources that fail the way cameras do (no camera device exists here)."""
 
 from __future__ import annotations
 
@@ -47,10 +46,10 @@ def test_camera_unplugged_and_back(tmp_path: Path) -> None:
     write_clip(clip, frames=5)
     rec = Recorder()
     src = OpenCvSource(FileSourceConfig(path=clip, realtime=False, loop=True), name="rgb")
-    sup = CaptureSupervisor(src, FAST, rec)
 
-    # unplug: the looping file is removed, the next reopen fails
     class Unpluggable(FrameSource):
+        """A real (looping file) source behind a plug: unplugged, reads and opens fail like a gone device."""
+
         name = "rgb"
         plugged = True
 

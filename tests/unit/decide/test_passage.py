@@ -46,7 +46,7 @@ def test_passage_without_any_grant_is_forced() -> None:
 def test_denied_is_shown_then_idle_and_keeps_an_open_grant() -> None:
     m = PassageMachine(grant_timeout_s=5.0, denied_hold_s=1.0)
     m.deciding(2, 0.0)
-    assert kinds(m.denied(2, None, 0.1, {"reasons": ["unknown_person"]})) == ["passage.denied"]
+    assert kinds(m.denied(2, None, 0.1, {"reasons": ["unknown"]})) == ["passage.denied"]
     assert m.state is State.DENIED
     m.tick(1.2)
     assert m.state is State.IDLE

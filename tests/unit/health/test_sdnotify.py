@@ -82,3 +82,19 @@ def test_unregistered_heartbeat_no_longer_counts() -> None:
     assert beats.stale()[0].startswith("capture.rgb")
     beats.unregister("capture.rgb")
     assert beats.stale() == []
+
+
+def test_latency_percentiles() -> None:
+    from edged.health.metrics import LatencyRecorder, percentiles
+
+    rec = LatencyRecorder(window=1000)
+    for v in range(1, 101):
+        rec.add("detect", float(v))
+    s = rec.summary()["detect"]
+    assert s["n"] == 100 and s["p50"] == 50.5 and s["p99"] == 99.01 and s["max"] == 100.0
+    assert percentiles([]) == {"n": 0}
+    small = LatencyRecorder(window=3)
+    small.add_all({"a": 1.0})
+    for v in (2.0, 3.0, 4.0):
+        small.add("a", v)
+    assert small.values("a") == [2.0, 3.0, 4.0]

@@ -1,0 +1,113 @@
+"""What signed MQTT commands do to the running daemon (``edged.mqtt.dispatch.CommandHandler``).
+
+Every command has already been verified (signature, age, nonce, rate) by the MQTT layer; here it is
+only carried out, and a refusal is raised as ``CommandFailed`` with the reason in words.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edged.mqtt.command_models import EnrollArgs, EraseArgs, ModeArgs, OpenArgs, PingArgs, ReloadArgs
+from edged.mqtt.dispatch import CommandFailed
+
+if TYPE_CHECKING:
+    from edged.app import Daemon
+
+log = logging.getLogger(__name__)
+
+
+class DaemonCommands:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.started = time.monotonic()
+
+    def _wiring(self) -> Any:
+        if self.daemon.wiring is None:
+            raise CommandFailed("the daemon is not running yet")
+        return self.daemon.wiring
+
+    def _gallery(self) -> Any:
+        identity = self._wiring().identity
+        gallery = getattr(identity, "gallery", None)
+        if gallery is None:
+            raise CommandFailed("no gallery is open on this unit")
+        return gallery
+
+    def open(self, args: OpenArgs) -> dict[str, Any]:
+        lane = self.daemon.cfg.lane
+        if args.lane is not None and args.lane != lane:
+            raise CommandFailed(f"this unit is lane {lane!r}, not {args.lane!r}")
+        result = self._wiring().gate.grant(args.direction)
+        if not result.accepted:
+            raise CommandFailed(f"gate refused: {result.reason}")
+        self.daemon.publish(
+            "passage.granted",
+            {"remote": True, "direction": args.direction, "detail": args.reason, "reasons": []},
+        )
+        return {"accepted": True, "pulse_s": result.pulse_s}
+
+    def mode(self, args: ModeArgs) -> dict[str, Any]:
+        self.daemon.set_mode(args.mode)
+        return {"mode": args.mode}
+
+    def enroll(self, args: EnrollArgs) -> dict[str, Any]:
+        from edged.identity.records import NewTemplate, Person
+
+        gallery = self._gallery()
+        if gallery.person(args.person_id) is not None:
+            raise CommandFailed(f"person {args.person_id!r} is already enrolled")
+        person = Person(
+            args.person_id,
+            args.display_name or args.person_id,
+            datetime.now(timezone.utc),
+            "mqtt command",
+            groups=tuple(args.lanes or ()),
+            valid_from=args.valid_from,
+            valid_until=args.valid_until,
+        )
+        if args.embedding_b64 is not None:
+            vector = np.frombuffer(base64.b64decode(args.embedding_b64), dtype="<f4")
+            if vector.size != gallery.dim or not np.isfinite(vector).all():
+                raise CommandFailed(
+                    f"embedding must be {gallery.dim} finite float32 values, got {vector.size}"
+                )
+            gallery.add(person, [NewTemplate(vector.astype(np.float32))])
+            return {"person_id": args.person_id, "templates": 1}
+        from edged.identity.enrollment import Enroller
+
+        assert args.image_b64 is not None
+        pipeline = self.daemon.pipeline
+        enroller = Enroller(pipeline, gallery, self.daemon.cfg.identity.enrollment)  # type: ignore[arg-type]
+        check = enroller.check(base64.b64decode(args.image_b64), "command image")
+        if not check.ok or check.face is None or check.face.embedding is None:
+            raise CommandFailed("photo refused: " + ", ".join(check.reasons))
+        gallery.add(person, [NewTemplate(check.face.embedding)])
+        return {"person_id": args.person_id, "templates": 1}
+
+    def erase(self, args: EraseArgs) -> dict[str, Any]:
+        gallery = self._gallery()
+        if gallery.person(args.person_id) is None:
+            raise CommandFailed(f"person {args.person_id!r} is not enrolled")
+        receipt = gallery.erase(args.person_id)
+        return dict(receipt.to_json())
+
+    def reload(self, args: ReloadArgs) -> dict[str, Any]:
+        self.daemon.request_reload()
+        return {"requested": True}
+
+    def ping(self, args: PingArgs) -> dict[str, Any]:
+        d = self.daemon
+        camera = d.capture.status.state if d.capture is not None else "none"
+        return {
+            "mode": d.cfg.policy.mode,
+            "lane": d.cfg.lane,
+            "camera": camera,
+            "uptime_s": round(time.monotonic() - self.started, 1),
+        }

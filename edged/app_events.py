@@ -1,0 +1,153 @@
+"""The lane's events as the versioned payloads of ``edged.events``: committed to the durable outbox,
+from where the MQTT link publishes them (and keeps them while the broker is away)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal, get_args
+
+from edged.events.outbox import Outbox
+from edged.events.payloads import (
+    AlarmBody,
+    Body,
+    DenyReason,
+    Identity,
+    Liveness,
+    PassageBody,
+    StatusBody,
+    Temperature,
+)
+from edged.events.stream import EventStream
+
+log = logging.getLogger(__name__)
+
+DENY_REASONS = frozenset(get_args(DenyReason))
+ALARMS = {
+    "alarm.tailgating": "tailgating",
+    "alarm.forced": "forced_entry",
+    "alarm.forced_passage": "forced_entry",
+    "alarm.fever": "fever",
+    "alarm.spoof": "spoof",
+}
+
+
+class OutboxSink:
+    """``EventSink`` over an :class:`EventStream`: one payload per lane event, nothing held in memory."""
+
+    def __init__(self, stream: EventStream, mode: str = "access") -> None:
+        self.stream = stream
+        self.mode = mode
+        self.components: dict[str, str] = {}
+        self.unmapped: dict[str, int] = {}
+
+    def publish(self, kind: str, payload: dict[str, Any]) -> None:
+        body = self.to_body(kind, payload)
+        if body is None:
+            self.unmapped[kind] = self.unmapped.get(kind, 0) + 1
+            return
+        self.stream.emit(body)
+
+    def to_body(self, kind: str, p: dict[str, Any]) -> Body | None:
+        lane = str(p.get("lane") or "lane")
+        if kind in ("passage.granted", "passage.denied", "passage.timeout"):
+            return self._passage(kind, p, lane)
+        if kind in ALARMS:
+            return AlarmBody(alarm=ALARMS[kind], lane=lane, detail=_detail(p))
+        if kind in ("gate.fail_state", "gate.link_down"):
+            self.components["gate"] = kind.split(".", 1)[1]
+            return AlarmBody(alarm="gate_fault", severity="critical", lane=lane, detail=_detail(p))
+        if kind == "gate.link_up":
+            self.components["gate"] = "ok"
+            return AlarmBody(alarm="gate_fault", active=False, lane=lane, detail=_detail(p))
+        if kind == "camera.status":
+            self.components[f"camera.{p.get('camera')}"] = f"{p.get('state')}: {p.get('reason')}"
+            return self._status()
+        if kind == "config.rejected":
+            errors = p.get("errors") or []
+            self.components["config"] = "rejected: " + (errors[0] if errors else "invalid")[:200]
+            return self._status()
+        if kind == "config.reloaded":
+            self.mode = str(p.get("mode", self.mode))
+            self.components["config"] = "reloaded"
+            return self._status()
+        if kind == "daemon.status":
+            return self._periodic(p)
+        if kind in ("daemon.started", "daemon.stopping"):
+            self.mode = str(p.get("mode", self.mode))
+            self.components["daemon"] = kind.split(".", 1)[1]
+            return self._status()
+        return None  # local bookkeeping (passage.passed, passage.queued): not part of the event stream
+
+    def _status(self) -> StatusBody:
+        bad = [
+            k for k, v in self.components.items() if not v.startswith(("online", "ok", "reloaded", "started"))
+        ]
+        health = "ok" if not bad else "degraded"
+        if any(
+            self.components.get(k, "").startswith(("offline", "fail_state")) for k in ("camera.rgb", "gate")
+        ):
+            health = "failing"
+        gate = self.components.get("gate", "ok")
+        return StatusBody(
+            health=health,
+            components=dict(self.components),
+            gate_state="fault" if gate not in ("ok",) else "closed",
+            mode=self.mode[:32],
+        )
+
+    def _periodic(self, p: dict[str, Any]) -> StatusBody:
+        cams = p.get("cameras", {})
+        for name, c in cams.items():
+            self.components[f"camera.{name}"] = f"{c['state']}: {c['dropped']} frames dropped"
+        base = self._status()
+        fps = {name: float(c["fps"]) for name, c in cams.items()}
+        return base.model_copy(update={"fps": fps})
+
+    @staticmethod
+    def _passage(kind: str, p: dict[str, Any], lane: str) -> PassageBody:
+        person = p.get("person_id")
+        identity = Identity(person_id=person, display_name=p.get("name")) if person else None
+        temp = p.get("temperature_c")
+        temperature = None
+        if isinstance(temp, (int, float)) and 20.0 <= temp <= 50.0:
+            temperature = Temperature(
+                celsius=float(temp), site="inner_canthus", fever="fever" in p.get("reasons", ())
+            )
+        live = p.get("liveness")
+        liveness = (
+            Liveness(live="spoof" not in p.get("reasons", ()), score=float(live))
+            if live is not None
+            else None
+        )
+        reasons = [r for r in p.get("reasons", ()) if r in DENY_REASONS]
+        if kind == "passage.timeout":
+            reasons = ["timeout"]
+        granted = kind == "passage.granted"
+        mode_grant = any(str(r).startswith("mode_") for r in p.get("reasons", ()))
+        latency = p.get("latency_ms")
+        return PassageBody(
+            decision="granted" if granted else "denied",
+            reasons=[] if granted else reasons,
+            granted_by=_granted_by(p, mode_grant) if granted else None,
+            identity=identity,
+            score=p.get("similarity"),
+            temperature=temperature,
+            liveness=liveness,
+            lane=lane,
+            direction=p.get("direction", "unknown"),
+            latency_ms={"decision": round(float(latency), 2)} if isinstance(latency, (int, float)) else {},
+        )
+
+
+def _granted_by(p: dict[str, Any], mode_grant: bool) -> Literal["face", "remote", "free_mode"]:
+    if p.get("remote"):
+        return "remote"
+    return "free_mode" if mode_grant else "face"
+
+
+def _detail(p: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(p.items()) if k != "lane" and v not in (None, ""))[:1024]
+
+
+def open_outbox(path: Any, max_events: int, max_age_s: float) -> Outbox:
+    return Outbox(path, max_events=max_events, max_age_s=max_age_s)

@@ -1,0 +1,46 @@
+"""Accuracy of the mask classifier on a split of the mask data set: accuracy, recall per class, confusion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edged.vision.mask import CLASSES, MaskClassifier
+from edged.vision.masked.dataset import CropSet, Detect, build_crops, read_annotations, split_digest, split_images
+
+
+def metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    """``confusion[i][j]`` counts faces of true class i predicted as j (order: CLASSES)."""
+    k = len(CLASSES)
+    confusion = np.zeros((k, k), np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    support = confusion.sum(axis=1)
+    recall = {c: (float(confusion[i, i] / support[i]) if support[i] else None) for i, c in enumerate(CLASSES)}
+    return {
+        "n": int(len(labels)),
+        "accuracy": float((labels == predicted).mean()) if len(labels) else float("nan"),
+        "recall": recall,
+        "support": {c: int(support[i]) for i, c in enumerate(CLASSES)},
+        "classes": list(CLASSES),
+        "confusion": confusion.tolist(),
+    }
+
+
+def held_out_crops(data_dir: Path, detect: Detect, split: str = "test") -> tuple[CropSet, str]:
+    images = read_annotations(data_dir)
+    names = set(split_images(images)[split])
+    chosen = [im for im in images if im.name in names]
+    return build_crops(data_dir, chosen, detect), split_digest(sorted(names))
+
+
+def evaluate(classifier: MaskClassifier, crops: CropSet) -> dict[str, Any]:
+    predicted = np.argmax(classifier.probabilities(crops.crops), axis=1)
+    out = metrics(crops.labels, predicted)
+    detector_framed = crops.matched
+    out["detector_matched"] = int(detector_framed.sum())
+    out["detector_matched_accuracy"] = (
+        float((crops.labels[detector_framed] == predicted[detector_framed]).mean()) if detector_framed.any() else None
+    )
+    return out

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edged.events.outbox import PRIORITY, Outbox, OutboxError
+
+
+def _add(outbox: Outbox, type_: str, now: float | None = None, expiry_s: int | None = None) -> int:
+    seq, _ = outbox.append(
+        type_, f"events/{type_}", lambda s: (f"id{s}", f'{{"seq": {s}}}'.encode()), expiry_s, now
+    )
+    return seq
+
+
+def test_messages_come_back_in_order_until_acknowledged(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db")
+    seqs = [_add(outbox, t) for t in ("passage", "status", "alarm", "gallery")]
+    assert seqs == [1, 2, 3, 4]
+    assert [r.seq for r in outbox.pending(0, 10)] == seqs
+    assert [r.seq for r in outbox.pending(2, 10)] == [3, 4]
+    outbox.ack([1, 3, 99])
+    assert [r.seq for r in outbox.pending(0, 10)] == [2, 4] and len(outbox) == 2
+    assert outbox.pending(0, 1)[0].payload == b'{"seq": 2}'
+
+
+def test_sequence_and_pending_messages_survive_a_reopen(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db")
+    for _ in range(3):
+        _add(outbox, "passage")
+    outbox.ack([1])
+    outbox.close()
+    again = Outbox(tmp_path / "o.db")
+    assert len(again) == 2 and again.last_seq == 3
+    assert _add(again, "alarm") == 4
+
+
+def test_a_failed_build_commits_nothing(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db")
+
+    def broken(_seq: int) -> tuple[str, bytes]:
+        raise ValueError("bad payload")
+
+    with pytest.raises(ValueError):
+        outbox.append("passage", "events/passage", broken)
+    assert len(outbox) == 0 and outbox.last_seq == 0
+    assert _add(outbox, "passage") == 1
+
+
+def test_unknown_type_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(OutboxError, match="unknown message type"):
+        Outbox(tmp_path / "o.db").append("selfie", "x", lambda s: ("i", b""))
+
+
+def test_unopenable_path_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OutboxError, match="cannot open outbox"):
+        Outbox(tmp_path / "file" / "o.db")
+
+
+def test_full_outbox_drops_status_before_passages_and_counts_it(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db", max_events=4)
+    _add(outbox, "passage")
+    _add(outbox, "status")
+    _add(outbox, "alarm")
+    _add(outbox, "status")
+    _, drops = outbox.append("passage", "events/passage", lambda s: (f"id{s}", b"{}"))
+    assert drops == {"status": 1}
+    assert [r.type for r in outbox.pending(0, 10)] == ["passage", "alarm", "status", "passage"]
+    _add(outbox, "alarm")
+    _, drops = outbox.append("passage", "events/passage", lambda s: (f"id{s}", b"{}"))
+    assert drops == {"passage": 1}  # no status left: the oldest passage goes
+    assert outbox.dropped() == {"status": 2, "passage": 1}
+    assert [r.seq for r in outbox.pending(0, 10)] == [3, 5, 6, 7]
+
+
+def test_old_messages_and_expired_snapshots_are_dropped(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db", max_age_s=100)
+    _add(outbox, "passage", now=1000.0)
+    _add(outbox, "snapshot", now=1050.0, expiry_s=20)
+    _add(outbox, "passage", now=1060.0)
+    _, drops = outbox.append("alarm", "events/alarm", lambda s: (f"id{s}", b"{}"), now=1101.0)
+    assert drops == {"passage": 1, "snapshot": 1}
+    assert [r.seq for r in outbox.pending(0, 10)] == [3, 4]
+
+
+def test_nonces_are_remembered_until_they_expire(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db")
+    assert outbox.remember_nonce("k:n1", expires=100.0, now=50.0)
+    assert not outbox.remember_nonce("k:n1", expires=100.0, now=60.0)
+    outbox.close()
+    again = Outbox(tmp_path / "o.db")
+    assert not again.remember_nonce("k:n1", expires=100.0, now=99.0)  # survives a restart
+    assert again.remember_nonce("k:n1", expires=200.0, now=101.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(sorted(PRIORITY)), min_size=1, max_size=60), st.integers(3, 20))
+def test_the_bound_holds_and_higher_priority_outlives_lower(types: list[str], limit: int) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        outbox = Outbox(Path(tmp) / "o.db", max_events=limit, synchronous="normal")
+        for t in types:
+            _add(outbox, t)
+            assert len(outbox) <= limit
+        kept = outbox.pending(0, 1000)
+        kept_seqs = {r.seq for r in kept}
+        dropped = [(seq, t) for seq, t in enumerate(types, 1) if seq not in kept_seqs]
+        assert sum(outbox.dropped().values()) == len(dropped)
+        lowest_kept = min(PRIORITY[r.type] for r in kept)
+        # Nothing of a higher priority was dropped while a lower one is still kept.
+        assert all(PRIORITY[t] <= lowest_kept for _, t in dropped)
+        outbox.close()

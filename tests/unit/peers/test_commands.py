@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edged.cli import main
+
+
+def test_missing_data_is_one_line_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["bench", "peers", "--json", "--data", str(tmp_path / "nowhere"), "--models-dir", str(tmp_path)]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("edged bench peers:") and "missing" in err
+    assert "Traceback" not in err
+
+
+def test_render_prints_the_table_of_a_saved_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = {
+        "edged": {
+            "lfw_accuracy": 0.99,
+            "lfw_tar_at_far_1e-3": 0.97,
+            "lfw_faces_missed": 0,
+            "lfw_images": 10,
+            "ms_per_image": 20.0,
+        },
+        "face_recognition": {"lfw_accuracy": 0.98, "ms_per_image": 200.0},
+        "ratios": {"face_recognition": {"ms_per_image": 0.1}},
+        "run": {},
+    }
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(report))
+    assert main(["bench", "peers", "--render", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "| edged | 99.00 % | 97.00 % | 0 / 10 |" in out
+    assert "| face_recognition | 98.00 % |" in out and "| 0.100 |" in out
+    path.write_text("{not json")
+    assert main(["bench", "peers", "--render", str(path)]) == 2
