@@ -171,6 +171,7 @@ def render(walkers: list[Walker], n_frames: int, path: Path, seed: int = 7) -> l
 def _event_line(kind: str, payload: dict[str, Any]) -> str:
     stamp = datetime.now(timezone.utc).strftime("%H:%M:%S.%f")[:-3]
     keys = (
+        "camera",
         "person_id",
         "decision",
         "reasons",

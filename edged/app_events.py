@@ -28,6 +28,9 @@ ALARMS = {
     "alarm.forced_passage": "forced_entry",
     "alarm.fever": "fever",
     "alarm.spoof": "spoof",
+    "alarm.no_mask": "no_mask",
+    "alarm.incorrect_mask": "incorrect_mask",
+    "alarm.low_quality": "low_quality",
 }
 
 

@@ -51,7 +51,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r} (first at line {seen[key]})", key_node.start_mark
@@ -85,14 +85,17 @@ def _line_for(loc: Loc, lines: dict[Loc, int]) -> int:
 
 
 def _clean_loc(loc: tuple[Any, ...], data: Any) -> Loc:
-    """Drop pydantic's union/tag markers (e.g. ``'simulator'`` from a ``type:`` union) that are not in the YAML."""
+    """Drop pydantic's union markers (the tag of a ``type:`` union): they are not keys of the YAML."""
     out: list[str | int] = []
     cur = data
     for part in loc:
-        if isinstance(cur, dict) and part in cur:
-            out.append(part)
-            cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+        if (
+            isinstance(cur, dict)
+            and part in cur
+            or isinstance(cur, list)
+            and isinstance(part, int)
+            and 0 <= part < len(cur)
+        ):
             out.append(part)
             cur = cur[part]
         elif isinstance(cur, dict) and isinstance(part, str):

@@ -32,7 +32,17 @@ DenyReason = Literal[
     "gate_fault",
 ]
 
-AlarmKind = Literal["fever", "spoof", "tailgating", "forced_entry", "gate_fault", "outbox_overflow"]
+AlarmKind = Literal[
+    "fever",
+    "spoof",
+    "tailgating",
+    "forced_entry",
+    "gate_fault",
+    "outbox_overflow",
+    "no_mask",
+    "incorrect_mask",
+    "low_quality",
+]
 
 
 class Payload(BaseModel):

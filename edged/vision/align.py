@@ -12,7 +12,7 @@ REFERENCE_5 = np.array(
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (rotation, uniform scale, translation) mapping src points onto dst (Umeyama)."""
+    """Least-squares similarity (rotation, uniform scale, shift) mapping src points onto dst (Umeyama)."""
     src = src.astype(np.float64)
     dst = dst.astype(np.float64)
     mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)

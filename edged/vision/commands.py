@@ -16,7 +16,7 @@ from edged.vision.engines import EngineError
 from edged.vision.image_io import ImageError, load_image
 from edged.vision.lfw import LfwError
 
-Sub = argparse._SubParsersAction  # type: ignore[type-arg]
+Sub = argparse._SubParsersAction
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -60,8 +60,16 @@ def cmd_detect(args: argparse.Namespace) -> int:
     faces = pipeline.analyse(image, embed=False)
     records = [f.to_json() for f in faces]
     if args.json:
-        print(json.dumps({"image": str(args.image), "width": image.shape[1], "height": image.shape[0],
-                          "faces": records}))
+        print(
+            json.dumps(
+                {
+                    "image": str(args.image),
+                    "width": image.shape[1],
+                    "height": image.shape[0],
+                    "faces": records,
+                }
+            )
+        )
         return 0
     print(f"{args.image}: {len(faces)} face(s)")
     for i, f in enumerate(records):
@@ -87,6 +95,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if face is None:
             return _fail(f"{path}: no face found")
         pipeline.embed([face])
+        assert face.embedding is not None
         embeddings.append(face.embedding)
     similarity = float(embeddings[0] @ embeddings[1])
     threshold = cfg.vision.match_threshold
@@ -94,7 +103,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"similarity": similarity, "threshold": threshold, "same": same}))
     else:
-        print(f"similarity {similarity:.4f} (threshold {threshold}): {'same person' if same else 'different'}")
+        print(
+            f"similarity {similarity:.4f} (threshold {threshold}): {'same person' if same else 'different'}"
+        )
     return 0
 
 
@@ -194,7 +205,9 @@ def register(sub: Sub, groups: dict[str, Sub]) -> None:
     p = groups["eval"].add_parser("lfw", help="LFW View 2, 10-fold protocol")
     p.add_argument("--data", required=True, help="LFW folder holding pairs.txt and lfw-deepfunneled/")
     p.add_argument("--folds", type=int, default=10, choices=range(1, 11), metavar="N")
-    p.add_argument("--mask-probe", action="store_true", help="second image of every pair wears a synthetic mask")
+    p.add_argument(
+        "--mask-probe", action="store_true", help="second image of every pair wears a synthetic mask"
+    )
     p.add_argument("--json", action="store_true")
     _add_config(p)
     p.set_defaults(func=_guarded(cmd_eval_lfw))

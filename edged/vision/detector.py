@@ -29,8 +29,8 @@ def postprocess(
     b = boxes[keep] * np.array([frame_w, frame_h, frame_w, frame_h], np.float32)
     s = face[keep]
     xywh = np.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], axis=1)
-    idx = cv2.dnn.NMSBoxes(xywh.tolist(), s.tolist(), config.score_threshold, config.nms_iou)
-    idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+    kept = cv2.dnn.NMSBoxes(xywh.tolist(), s.tolist(), config.score_threshold, config.nms_iou)
+    idx = np.asarray(kept, dtype=np.int64).reshape(-1)
     b, s = b[idx], s[idx]
     b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, frame_w)
     b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, frame_h)

@@ -8,6 +8,7 @@ the target, and the fraction of genuine pairs accepted there.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +50,13 @@ def read_pairs(data_dir: Path) -> list[Pair]:
             continue
         fold = (len(pairs)) // (2 * per)
         if len(parts) == 3:
-            pairs.append(Pair(_image(data_dir, parts[0], parts[1]), _image(data_dir, parts[0], parts[2]), True, fold))
+            pairs.append(
+                Pair(_image(data_dir, parts[0], parts[1]), _image(data_dir, parts[0], parts[2]), True, fold)
+            )
         elif len(parts) == 4:
-            pairs.append(Pair(_image(data_dir, parts[0], parts[1]), _image(data_dir, parts[2], parts[3]), False, fold))
+            pairs.append(
+                Pair(_image(data_dir, parts[0], parts[1]), _image(data_dir, parts[2], parts[3]), False, fold)
+            )
         else:
             raise LfwError(f"{path}:{i}: expected 3 or 4 fields, got {len(parts)}")
     if len(pairs) != n_folds * 2 * per:
@@ -86,34 +91,45 @@ def tar_at_far(scores: np.ndarray, same: np.ndarray, far: float) -> tuple[float,
     return float((gen >= threshold).mean()), threshold
 
 
-def evaluate(scores: np.ndarray, same: np.ndarray, folds: np.ndarray, fixed_threshold: float | None = None) -> dict:
-    """Accuracy by cross-validation over the folds present (a fixed threshold when only one fold)."""
+def evaluate(
+    scores: np.ndarray,
+    same: np.ndarray,
+    folds: np.ndarray,
+    test_folds: Iterable[int] | None = None,
+    fixed_threshold: float | None = None,
+) -> dict:
+    """Accuracy per test fold with the threshold chosen on all other folds; TAR at FAR pooled over the
+    test folds' pairs (with the thresholds that give that FAR on them). With a single fold there are no
+    other folds: then ``fixed_threshold`` (chosen elsewhere) is required."""
     scores = np.asarray(scores, np.float64)
     same = np.asarray(same, bool)
     folds = np.asarray(folds)
-    fold_ids = sorted(set(folds.tolist()))
+    all_folds = sorted(set(folds.tolist()))
+    if len(all_folds) < 2 and fixed_threshold is None:
+        raise ValueError("the threshold must come from other folds than the test fold, or be given")
+    tests = list(all_folds if test_folds is None else test_folds)
     accs, thresholds = [], []
-    for k in fold_ids:
+    for k in tests:
         test = folds == k
-        if len(fold_ids) > 1:
+        if len(all_folds) > 1:
             t = best_threshold(scores[~test], same[~test])
-        elif fixed_threshold is not None:
-            t = fixed_threshold
         else:
-            raise ValueError("one fold needs a fixed threshold (choosing it on the test fold would cheat)")
+            assert fixed_threshold is not None
+            t = fixed_threshold
         accs.append(float(((scores[test] >= t) == same[test]).mean()))
         thresholds.append(t)
+    tested = np.isin(folds, tests)
     out: dict = {
         "accuracy": float(np.mean(accs)),
         "accuracy_std": float(np.std(accs)),
         "fold_accuracy": accs,
         "thresholds": thresholds,
-        "threshold_source": "other folds" if len(fold_ids) > 1 else "given (not tuned on the test fold)",
+        "threshold_source": "the other folds" if len(all_folds) > 1 else "given (not tuned on the test fold)",
         "tar_at_far": {},
         "far_thresholds": {},
     }
     for far in FARS:
-        tar, thr = tar_at_far(scores, same, far)
+        tar, thr = tar_at_far(scores[tested], same[tested], far)
         out["tar_at_far"][str(far)] = tar
         out["far_thresholds"][str(far)] = thr
     return out

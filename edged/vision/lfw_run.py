@@ -10,7 +10,7 @@ import numpy as np
 
 from edged.vision.faces import Face
 from edged.vision.image_io import ImageError, load_image
-from edged.vision.lfw import Pair, best_threshold, evaluate, read_pairs
+from edged.vision.lfw import Pair, evaluate, read_pairs
 from edged.vision.pipeline import FacePipeline
 
 RETRY_SCORE = 0.3  # a second, more permissive detection pass before a face counts as missed
@@ -77,33 +77,28 @@ def pair_scores(pairs: list[Pair], emb: dict[Path, np.ndarray | None]) -> np.nda
 
 
 def run_lfw(pipeline: FacePipeline, data_dir: Path, folds: int = 10) -> dict:
-    """Test on the first ``folds`` folds. With two or more, each test fold's threshold comes from the
-    other evaluated folds; with one, from fold 2 (person-disjoint from fold 1), never from the test fold."""
-    everything = read_pairs(data_dir)
-    tuning = [p for p in everything if p.fold == 1] if folds == 1 else []
-    pairs = [p for p in everything if p.fold < folds]
+    """The standard protocol, reported on the first ``folds`` test folds: every image of View 2 is
+    embedded, and each test fold's threshold is chosen on the other nine folds, never on itself."""
+    pairs = read_pairs(data_dir)
     paths = sorted({p.a for p in pairs} | {p.b for p in pairs})
     t0 = time.perf_counter()
     emb = embed_paths(pipeline, paths)
     elapsed = time.perf_counter() - t0
-    fixed = None
-    if tuning:
-        extra = sorted(({p.a for p in tuning} | {p.b for p in tuning}) - set(paths))
-        emb.update(embed_paths(pipeline, extra))
-        fixed = best_threshold(pair_scores(tuning, emb), np.array([p.same for p in tuning]))
-    scores = pair_scores(pairs, emb)
     result = evaluate(
-        scores, np.array([p.same for p in pairs]), np.array([p.fold for p in pairs]), fixed_threshold=fixed
+        pair_scores(pairs, emb),
+        np.array([p.same for p in pairs]),
+        np.array([p.fold for p in pairs]),
+        test_folds=range(folds),
     )
-    if tuning:
-        result["threshold_source"] = "fold 2 (person-disjoint from the test fold)"
+    tested = [p for p in pairs if p.fold < folds]
+    tested_paths = {p.a for p in tested} | {p.b for p in tested}
     result.update(
         {
-            "pairs": len(pairs),
+            "pairs": len(tested),
             "folds": folds,
             "images": len(paths),
-            "missed": sum(1 for k in paths if emb[k] is None),
-            "missed_images": sorted(str(k) for k in paths if emb[k] is None),
+            "missed": sum(1 for k in tested_paths if emb[k] is None),
+            "missed_images": sorted(str(k) for k in tested_paths if emb[k] is None),
             "images_per_second": len(paths) / elapsed if elapsed > 0 else 0.0,
         }
     )

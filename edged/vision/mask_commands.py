@@ -14,7 +14,7 @@ from edged.models import ModelError
 from edged.vision.engines import EngineError
 from edged.vision.image_io import ImageError
 
-Sub = argparse._SubParsersAction  # type: ignore[type-arg]
+Sub = argparse._SubParsersAction
 
 
 def _fail(message: str) -> int:
@@ -40,9 +40,13 @@ def cmd_eval_masks(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    recall = ", ".join(f"{c} {100 * result['recall'][c]:.1f} %" for c in CLASSES if result["recall"][c] is not None)
-    print(f"mask classifier, {args.split} split: {result['n']} faces from {result['images']} images; "
-          f"accuracy {100 * result['accuracy']:.2f} %; recall {recall}")
+    recall = ", ".join(
+        f"{c} {100 * result['recall'][c]:.1f} %" for c in CLASSES if result["recall"][c] is not None
+    )
+    print(
+        f"mask classifier, {args.split} split: {result['n']} faces from {result['images']} images; "
+        f"accuracy {100 * result['accuracy']:.2f} %; recall {recall}"
+    )
     print("confusion (rows true, columns predicted: " + " / ".join(CLASSES) + ")")
     for c, row in zip(CLASSES, result["confusion"], strict=True):
         print(f"  {c:10s} " + " ".join(f"{v:5d}" for v in row))

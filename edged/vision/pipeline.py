@@ -137,4 +137,4 @@ def load_mask_classifier(cfg: EdgedConfig) -> MaskClassifier | None:
 
     if importlib.util.find_spec("edged.vision.mask") is None:
         return None
-    return importlib.import_module("edged.vision.mask").load_mask_classifier(cfg)  # type: ignore[no-any-return]
+    return importlib.import_module("edged.vision.mask").load_mask_classifier(cfg)

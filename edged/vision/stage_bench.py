@@ -28,6 +28,7 @@ def bench_stages(pipeline: FacePipeline, bgr: np.ndarray, runs: int) -> dict:
         raise ValueError("the benchmark image has no face")
     face = faces[0]
     boxes = np.stack([face.box])
+    assert face.aligned is not None
     aligned = [face.aligned]
     embedder = pipeline.embedder
     ms: dict[str, dict[str, float]] = {

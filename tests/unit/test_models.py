@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from edged.cli import main
-from edged.models import FACE_MODELS, ModelError, ModelFile, ModelPackage, install, sha256_file, verify_installed
+from edged.models import (
+    FACE_MODELS,
+    ModelError,
+    ModelFile,
+    ModelPackage,
+    install,
+    sha256_file,
+    verify_installed,
+)
 
 
 def make_package(tmp_path: Path, files: dict[str, bytes]) -> tuple[ModelPackage, Path]:

@@ -2,7 +2,8 @@
 face) into the space of unmasked embeddings, so a masked probe can be compared with unmasked templates.
 
 A linear map plus a one-hidden-layer network (the linear part starts as "take the masked embedding as it
-is"), and a linear map on the gallery side, trained with a contrastive (InfoNCE) loss: a masked face must land closer to the unmasked
+is"), and a linear map on the gallery side, trained with a contrastive (InfoNCE) loss: a masked face must
+land closer to the unmasked
 embeddings of its own person than to any other person's in the batch. Masked impostors look alike,
 and this loss is what pushes them apart. Plain numpy (forward, backward, Adam): no training framework
 at run time, and small enough to train per LFW fold inside the evaluation command.
@@ -25,10 +26,10 @@ def _normalise(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class AdapterSettings:
-    hidden: int = 1024
-    epochs: int = 25
+    hidden: int = 256
+    epochs: int = 15
     batch: int = 512
-    lr: float = 1e-3
+    lr: float = 2e-3
     weight_decay: float = 1e-4
     temperature: float = 0.05
     seed: int = 7
@@ -63,7 +64,7 @@ class MaskedProbeAdapter:
         return _normalise(np.asarray(plain, np.float32) @ self.params["g"])[0]
 
     def save(self, path: Path) -> None:
-        np.savez(path, **self.params)
+        np.savez(path, **self.params)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: Path) -> MaskedProbeAdapter:
@@ -89,7 +90,7 @@ class MaskedProbeAdapter:
             order = rng.permutation(n)
             total, batches = 0.0, 0
             for start in range(0, n - s.batch // 4, s.batch):
-                b = order[start:start + s.batch]
+                b = order[start : start + s.batch]
                 loss, grads = self._loss_and_grads(x_all[b], u_all[b], ids[b])
                 step += 1
                 for k, grad in grads.items():
@@ -105,7 +106,9 @@ class MaskedProbeAdapter:
             losses.append(total / max(batches, 1))
         return losses
 
-    def _loss_and_grads(self, x: np.ndarray, u: np.ndarray, ids: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
+    def _loss_and_grads(
+        self, x: np.ndarray, u: np.ndarray, ids: np.ndarray
+    ) -> tuple[float, dict[str, np.ndarray]]:
         p = self.params
         tau = self.settings.temperature
         pre = x @ p["w1"] + p["b1"]

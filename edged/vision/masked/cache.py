@@ -33,7 +33,7 @@ FIELDS = {"plain": ("emb",), "masked": ("emb", "upper", "box")}
 
 @dataclass
 class Store:
-    """One cache file: ``found[i]`` says whether a face was found for ``keys[i]`` (vectors are zero if not)."""
+    """One cache file: ``found[i]`` says whether a face was found for ``keys[i]`` (else zero vectors)."""
 
     path: Path
     keys: list[str]
@@ -64,7 +64,7 @@ class Store:
             self.pending = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.stem + ".tmp.npz")
-        np.savez(tmp, keys=np.array(self.keys), found=self.found, **self.arrays)
+        np.savez(tmp, keys=np.array(self.keys), found=self.found, **self.arrays)  # type: ignore[arg-type]
         tmp.replace(self.path)
 
     def rows(self, keys: list[str]) -> np.ndarray:
@@ -96,7 +96,11 @@ def fingerprint(pipeline: FacePipeline, variant: int) -> str:
 
 
 def build(
-    pipeline: FacePipeline, data_dir: Path, plain_paths: list[Path], masked_paths: list[Path], variant: int = 0
+    pipeline: FacePipeline,
+    data_dir: Path,
+    plain_paths: list[Path],
+    masked_paths: list[Path],
+    variant: int = 0,
 ) -> ProbeCache:
     """Embeddings for the given images: read from the cache, the missing ones computed and added."""
     stem = fingerprint(pipeline, variant)
@@ -121,7 +125,11 @@ def build(
                     stores[what].add(key, False, {})
                     known[what].add(key)
             return
-        mface = find_face(pipeline, draw_mask(bgr, face.landmarks, style_for(key, variant))) if with_mask else None
+        mface = (
+            find_face(pipeline, draw_mask(bgr, face.landmarks, style_for(key, variant)))
+            if with_mask
+            else None
+        )
         crops = [face.aligned]
         if mface is not None and mface.aligned is not None:
             crops += [mface.aligned, upper.upper_face(mface.aligned)]
@@ -130,9 +138,10 @@ def build(
             stores["plain"].add(key, True, {"emb": vectors[0]})
             known["plain"].add(key)
         if with_mask and key not in known["masked"]:
-            found = mface is not None and len(vectors) == 3
-            values = {"emb": vectors[1], "upper": vectors[2], "box": mface.box.astype(np.float32)} if found else {}
-            stores["masked"].add(key, found, values)  # type: ignore[union-attr]
+            values: dict[str, np.ndarray] = {}
+            if mface is not None and len(vectors) == 3:
+                values = {"emb": vectors[1], "upper": vectors[2], "box": mface.box.astype(np.float32)}
+            stores["masked"].add(key, bool(values), values)
             known["masked"].add(key)
 
     keyed_masked = [(p, str(p.relative_to(data_dir))) for p in masked_paths]
@@ -149,9 +158,16 @@ def build(
         save()
     plain = stores["plain"]
     masked = stores["masked"]
-    out_plain = {k: (plain.arrays["emb"][r] if plain.found[r] else None)
-                 for (_, k), r in zip(keyed_plain, plain.rows([k for _, k in keyed_plain]), strict=True)}
-    out_masked = {k: ((masked.arrays["emb"][r], masked.arrays["upper"][r], masked.arrays["box"][r])
-                      if masked.found[r] else None)
-                  for (_, k), r in zip(keyed_masked, masked.rows([k for _, k in keyed_masked]), strict=True)}
+    out_plain = {
+        k: (plain.arrays["emb"][r] if plain.found[r] else None)
+        for (_, k), r in zip(keyed_plain, plain.rows([k for _, k in keyed_plain]), strict=True)
+    }
+    out_masked = {
+        k: (
+            (masked.arrays["emb"][r], masked.arrays["upper"][r], masked.arrays["box"][r])
+            if masked.found[r]
+            else None
+        )
+        for (_, k), r in zip(keyed_masked, masked.rows([k for _, k in keyed_masked]), strict=True)
+    }
     return ProbeCache(out_plain, out_masked)

@@ -20,8 +20,14 @@ import numpy as np
 from edged.vision.image_io import load_image
 from edged.vision.mask import CLASSES, classifier_crop
 
-LABELS = {"con_mascarilla": "mask", "sin_mascarilla": "no_mask", "mascarilla_mal_puesta": "incorrect",
-          "with_mask": "mask", "without_mask": "no_mask", "mask_weared_incorrect": "incorrect"}
+LABELS = {
+    "con_mascarilla": "mask",
+    "sin_mascarilla": "no_mask",
+    "mascarilla_mal_puesta": "incorrect",
+    "with_mask": "mask",
+    "without_mask": "no_mask",
+    "mask_weared_incorrect": "incorrect",
+}
 SPLIT_SEED = 853
 SPLIT_FRACTIONS = {"train": 0.70, "val": 0.15, "test": 0.15}
 MATCH_IOU = 0.4
@@ -52,7 +58,9 @@ def read_annotations(data_dir: Path) -> list[AnnotatedImage]:
     folder = Path(data_dir) / "annotations"
     files = sorted(folder.glob("*.xml"))
     if not files:
-        raise MaskDataError(f"{folder}: no VOC annotation files (expected face_mask_detection_853/annotations)")
+        raise MaskDataError(
+            f"{folder}: no VOC annotation files (expected face_mask_detection_853/annotations)"
+        )
     out = []
     for f in files:
         try:
@@ -69,8 +77,13 @@ def read_annotations(data_dir: Path) -> list[AnnotatedImage]:
                 raise MaskDataError(f"{f}: object without bndbox")
             boxes.append([float(bb.findtext(k) or "nan") for k in ("xmin", "ymin", "xmax", "ymax")])
             labels.append(CLASSES.index(LABELS[name]))
-        out.append(AnnotatedImage(root.findtext("filename") or f.stem + ".png", np.array(boxes, np.float32)
-                                  .reshape(-1, 4), labels))
+        out.append(
+            AnnotatedImage(
+                root.findtext("filename") or f.stem + ".png",
+                np.array(boxes, np.float32).reshape(-1, 4),
+                labels,
+            )
+        )
     return out
 
 
@@ -80,7 +93,13 @@ def split_images(images: list[AnnotatedImage]) -> dict[str, list[str]]:
     rng = np.random.default_rng(SPLIT_SEED)
     groups: dict[int, list[str]] = {}
     for im in sorted(images, key=lambda i: i.name):
-        rare = 2 if CLASSES.index("incorrect") in im.labels else 1 if CLASSES.index("no_mask") in im.labels else 0
+        rare = (
+            2
+            if CLASSES.index("incorrect") in im.labels
+            else 1
+            if CLASSES.index("no_mask") in im.labels
+            else 0
+        )
         groups.setdefault(rare, []).append(im.name)
     split: dict[str, list[str]] = {k: [] for k in SPLIT_FRACTIONS}
     for _, names in sorted(groups.items()):
@@ -88,8 +107,8 @@ def split_images(images: list[AnnotatedImage]) -> dict[str, list[str]]:
         n_test = round(len(order) * SPLIT_FRACTIONS["test"])
         n_val = round(len(order) * SPLIT_FRACTIONS["val"])
         split["test"] += order[:n_test]
-        split["val"] += order[n_test:n_test + n_val]
-        split["train"] += order[n_test + n_val:]
+        split["val"] += order[n_test : n_test + n_val]
+        split["train"] += order[n_test + n_val :]
     return {k: sorted(v) for k, v in split.items()}
 
 
@@ -170,20 +189,21 @@ def build_crops(
         images=[r[2] for r in rows],
         matched=np.array([r[3] for r in rows], bool),
         box_px=np.array([r[4] for r in rows], np.float32),
-        info={"offset": use.tolist(), "matched": int(sum(r[3] for r in rows)), "total": len(rows)},  # type: ignore[dict-item]
+        info={"offset": use.tolist(), "matched": int(sum(r[3] for r in rows)), "total": len(rows)},
     )
 
 
 def training_detector(models_dir: Path | None = None) -> Detect:
     """The pipeline's detector with the size floor lowered, so that small annotated faces can be matched."""
+    from edged.models import default_models_dir, verified_path
     from edged.vision.config import DetectorConfig, OnnxRuntimeEngineConfig
     from edged.vision.detector import FaceDetector
     from edged.vision.engines import create_engine
-    from edged.models import default_models_dir, verified_path
 
     path = verified_path(Path(models_dir) if models_dir else default_models_dir(), "fr_detect.onnx")
-    detector = FaceDetector(create_engine(path, OnnxRuntimeEngineConfig()),
-                            DetectorConfig(min_face_px=8, max_faces=256))
+    detector = FaceDetector(
+        create_engine(path, OnnxRuntimeEngineConfig()), DetectorConfig(min_face_px=8, max_faces=256)
+    )
 
     def detect(bgr: np.ndarray) -> np.ndarray:
         return detector.detect(bgr)[0]

@@ -68,7 +68,13 @@ def mask_polygon(landmarks: np.ndarray, style: MaskStyle) -> np.ndarray:
     if style.shape == "kn95":
         upper = [left, top, right]
     elif style.shape == "cloth":
-        upper = [left, (left + top) / 2 + (top - tip) * 0.15, top, (right + top) / 2 + (top - tip) * 0.15, right]
+        upper = [
+            left,
+            (left + top) / 2 + (top - tip) * 0.15,
+            top,
+            (right + top) / 2 + (top - tip) * 0.15,
+            right,
+        ]
     else:  # surgical: flat top edge level with the bridge point
         lift = top - (left + right) / 2
         upper = [left, left + lift * 0.8, top, right + lift * 0.8, right]
@@ -92,7 +98,9 @@ def draw_mask(bgr: np.ndarray, landmarks: np.ndarray, style: MaskStyle) -> np.nd
         height = max(y1 - y0, 1)
         for k in (0.3, 0.5, 0.7):
             y = int(y0 + k * height)
-            cv2.line(paint, (0, y), (bgr.shape[1] - 1, y), tuple(0.8 * c for c in style.colour), 1, cv2.LINE_AA)
+            cv2.line(
+                paint, (0, y), (bgr.shape[1] - 1, y), tuple(0.8 * c for c in style.colour), 1, cv2.LINE_AA
+            )
     alpha = (region.astype(np.float32) / 255.0)[:, :, None]
     out = (out.astype(np.float32) * (1 - alpha) + np.clip(paint, 0, 255) * alpha).astype(np.uint8)
     return out

@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 
 from edged.vision.mask import CLASSES, MaskClassifier
-from edged.vision.masked.dataset import CropSet, Detect, build_crops, read_annotations, split_digest, split_images
+from edged.vision.masked.dataset import (
+    CropSet,
+    Detect,
+    build_crops,
+    read_annotations,
+    split_digest,
+    split_images,
+)
 
 
 def metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
@@ -41,6 +48,8 @@ def evaluate(classifier: MaskClassifier, crops: CropSet) -> dict[str, Any]:
     detector_framed = crops.matched
     out["detector_matched"] = int(detector_framed.sum())
     out["detector_matched_accuracy"] = (
-        float((crops.labels[detector_framed] == predicted[detector_framed]).mean()) if detector_framed.any() else None
+        float((crops.labels[detector_framed] == predicted[detector_framed]).mean())
+        if detector_framed.any()
+        else None
     )
     return out

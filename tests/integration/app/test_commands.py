@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
 
+import numpy as np
 import paho.mqtt.client as mqtt
 
 from edged.app_broker import LocalBroker
+from edged.identity.crypto import write_new_key
 from edged.mqtt.signing import generate_private_key_pem, load_private_key, public_key_b64, sign_command
 from tests.integration.app.test_faults import Harness, Subscriber, wait_until
 
@@ -17,11 +20,17 @@ def test_mode_open_and_ping_commands(tmp_path: Path, models_dir: Path) -> None:
     key = load_private_key(generate_private_key_pem())
     with LocalBroker() as broker:
         sub = Subscriber(broker)
+        write_new_key(tmp_path / "gallery.key")
+        identity = {
+            "database": str(tmp_path / "gallery.db"),
+            "template_key": {"file": str(tmp_path / "gallery.key")},
+        }
         h = Harness(
             tmp_path,
             models_dir,
             broker,
             {"type": "simulator"},
+            identity=identity,
             commands={"operator_keys": {"ops": public_key_b64(key)}},
         )
         pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="operator")
@@ -56,6 +65,18 @@ def test_mode_open_and_ping_commands(tmp_path: Path, models_dir: Path) -> None:
             wait_until(
                 lambda: any(e.get("granted_by") == "remote" for e in sub.events()), "remote grant event"
             )
+            vector = np.random.default_rng(3).normal(size=512).astype("<f4")
+            vector /= np.linalg.norm(vector)
+            emb = base64.b64encode(vector.tobytes()).decode()
+            r = send("enroll", {"person_id": "visitor-1", "display_name": "Visitor", "embedding_b64": emb})
+            assert r["ok"] is True, r
+            gallery = h.daemon.wiring.identity.gallery  # type: ignore[union-attr]
+            assert gallery.person("visitor-1") is not None
+            assert (
+                send("enroll", {"person_id": "visitor-1", "embedding_b64": emb})["ok"] is False
+            )  # no duplicate
+            r = send("erase", {"person_id": "visitor-1"})
+            assert r["ok"] is True and gallery.person("visitor-1") is None
             r = send("ping", {})
             assert r["ok"] is True and r["result"]["mode"] == "screening"  # type: ignore[index]
         finally:

@@ -63,7 +63,13 @@ class Subscriber:
 
 class Harness:
     def __init__(
-        self, tmp: Path, models_dir: Path, broker: LocalBroker, gate: dict[str, Any], **mqtt: Any
+        self,
+        tmp: Path,
+        models_dir: Path,
+        broker: LocalBroker,
+        gate: dict[str, Any],
+        identity: dict[str, Any] | None = None,
+        **mqtt: Any,
     ) -> None:
         self.clip = write_clip(tmp / "cam.avi", frames=10)
         self.cfg_path = tmp / "edged.yaml"
@@ -89,6 +95,8 @@ class Harness:
                 **mqtt,
             },
         }
+        if identity is not None:
+            self.doc["identity"] = identity
         self.cfg_path.write_text(yaml.safe_dump(self.doc))
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.daemon = Daemon(

@@ -54,6 +54,6 @@ def test_unit_properties() -> None:
     devices = [ln.split("=", 1)[1] for ln in lines if ln.startswith("DeviceAllow=")]
     assert any(d.startswith("/dev/tty") for d in devices) and any("video4linux" in d for d in devices)
     creds = [ln.split("=", 1)[1] for ln in lines if ln.startswith("LoadCredential=")]
-    assert any(c.startswith("gallery.key:") for c in creds)
+    assert any(c.startswith("template-key:") for c in creds)
     assert "DevicePolicy=closed" in lines
     assert "run --config" in svc["ExecStart"]

@@ -15,7 +15,10 @@ REPO = Path(__file__).resolve().parents[3]
 def test_live_captures_and_replays_fall_on_opposite_sides(shared_data: Path, models_dir: Path) -> None:
     out = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "liveness-evidence"), str(shared_data)],
-        capture_output=True, text=True, timeout=300, check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     result = json.loads(out.stdout)
     assert result["faces"] >= 50

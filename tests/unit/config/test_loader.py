@@ -29,10 +29,8 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_shipped_default_config_is_valid() -> None:
-    cfg = load_config(REPO / "config" / "edged.yaml")
-    assert cfg.device_id
-    assert cfg.engine.type == "onnxruntime"
+def test_shipped_config_documents_exactly_the_defaults() -> None:
+    assert load_config(REPO / "config" / "edged.yaml") == EdgedConfig()
 
 
 def test_three_problems_reported_with_their_lines(tmp_path: Path) -> None:
@@ -42,13 +40,16 @@ def test_three_problems_reported_with_their_lines(tmp_path: Path) -> None:
     lines = str(info.value).splitlines()
     assert lines == [
         f"{path}:3: unknown key 'vision.detecter'",
-        f"{path}:5: vision.match_threshold: Input should be a valid number, unable to parse string as a number"
+        f"{path}:5: vision.match_threshold: Input should be a valid number, "
+        "unable to parse string as a number"
         " (got 'high')",
         f"{path}:9: engine.warmup_runs: Input should be greater than or equal to 0 (got -3)",
     ]
 
 
-def test_check_config_command_prints_problems_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_config_command_prints_problems_and_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write(tmp_path, BAD)
     assert main(["check-config", str(path)]) == 1
     err = capsys.readouterr().err

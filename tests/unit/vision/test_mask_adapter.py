@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edged.vision.masked.adapter import DIM, AdapterSettings, MaskedProbeAdapter
 
@@ -24,7 +25,16 @@ def test_gradients_match_finite_differences() -> None:
     ids = np.array([0, 0, 1, 2, 3, 3])
     _, grads = adapter._loss_and_grads(x, u, ids)
     eps = 1e-6
-    for name, index in (("w0", (700, 3)), ("w0", (2, 2)), ("w1", (3, 2)), ("b1", (5,)), ("w2", (1, 7)), ("b2", (9,)), ("g", (4, 4)), ("g", (2, 11))):
+    for name, index in (
+        ("w0", (700, 3)),
+        ("w0", (2, 2)),
+        ("w1", (3, 2)),
+        ("b1", (5,)),
+        ("w2", (1, 7)),
+        ("b2", (9,)),
+        ("g", (4, 4)),
+        ("g", (2, 11)),
+    ):
         p = adapter.params[name]
         old = p[index]
         p[index] = old + eps
@@ -35,7 +45,9 @@ def test_gradients_match_finite_differences() -> None:
         assert np.isclose(grads[name][index], (up - down) / (2 * eps), rtol=1e-3, atol=1e-7), name
 
 
-def _synthetic(n_people: int, per: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _synthetic(
+    n_people: int, per: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """People as random unit vectors; the 'masked' view keeps a weak, distorted trace of the identity under a
     strong shared 'mask' direction (masked impostors look alike)."""
     centres = _unit(rng.standard_normal((n_people, DIM)))
@@ -55,6 +67,7 @@ def _rank1(probe: np.ndarray, gallery: np.ndarray, ids: np.ndarray) -> float:
     return float((ids[np.argmax(s, axis=1)] == ids).mean())
 
 
+@pytest.mark.slow
 def test_training_finds_the_identity_under_the_mask() -> None:
     x, u, ids = _synthetic(150, 4, np.random.default_rng(3))
     xt, ut, idt = _synthetic(50, 2, np.random.default_rng(4))  # people never seen in training

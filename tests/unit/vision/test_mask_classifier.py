@@ -64,8 +64,10 @@ def test_classifier_fills_mask_state_with_probabilities() -> None:
     classifier = mask.open_classifier()
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
-    faces = [Face(box=np.array([40, 40, 120, 130], np.float32), score=0.9),
-             Face(box=np.array([150, 30, 260, 150], np.float32), score=0.9)]
+    faces = [
+        Face(box=np.array([40, 40, 120, 130], np.float32), score=0.9),
+        Face(box=np.array([150, 30, 260, 150], np.float32), score=0.9),
+    ]
     probs = classifier.probabilities([mask.classifier_crop(frame, f.box) for f in faces])
     assert probs.shape == (2, 3) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     classifier.classify(faces, frame)

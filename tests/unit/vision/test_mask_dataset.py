@@ -18,8 +18,10 @@ VOC = """<annotation><filename>{name}</filename>
 
 def _images(n: int, seed: int = 0) -> list[dataset.AnnotatedImage]:
     rng = np.random.default_rng(seed)
-    return [dataset.AnnotatedImage(f"img{i}.png", np.zeros((2, 4), np.float32), rng.integers(0, 3, 2).tolist())
-            for i in range(n)]
+    return [
+        dataset.AnnotatedImage(f"img{i}.png", np.zeros((2, 4), np.float32), rng.integers(0, 3, 2).tolist())
+        for i in range(n)
+    ]
 
 
 def test_split_is_by_image_fixed_and_complete() -> None:
@@ -48,8 +50,10 @@ def test_read_annotations_maps_spanish_names(tmp_path: Path) -> None:
     assert images[0].boxes.tolist() == [[10, 20, 50, 70]]
 
 
-@pytest.mark.parametrize("content,message", [("<annotation>", "not valid XML"),
-                                             (VOC.format(name="a.png", label="helmet"), "unknown class")])
+@pytest.mark.parametrize(
+    "content,message",
+    [("<annotation>", "not valid XML"), (VOC.format(name="a.png", label="helmet"), "unknown class")],
+)
 def test_bad_annotation_is_a_clear_error(tmp_path: Path, content: str, message: str) -> None:
     (tmp_path / "annotations").mkdir()
     (tmp_path / "annotations" / "a.xml").write_text(content)

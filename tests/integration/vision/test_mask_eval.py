@@ -1,0 +1,99 @@
+"""The mask classifier and the masked-probe method on the real data: what CI checks without retraining."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from edged.cli import main
+from edged.vision.mask import CARD_PATH, CLASSES, open_classifier
+from edged.vision.pipeline import FacePipeline
+
+# Measured here for the one-fold CI configuration (test fold 0, calibration fold 1, training fold 2);
+# see docs/masks.md. The full 10-fold figures come from `edged eval lfw --mask-probe`.
+ONE_FOLD_FLOOR = {"accuracy": 0.87, "baseline_margin": 0.0}
+
+
+@pytest.fixture(scope="module")
+def mask_data(shared_data: Path) -> Path:
+    return shared_data / "masks" / "face_mask_detection_853"
+
+
+@pytest.fixture(scope="module")
+def held_out(mask_data: Path, models_dir: Path) -> dict:
+    from edged.vision.masked.dataset import training_detector
+    from edged.vision.masked.mask_eval import evaluate, held_out_crops
+
+    crops, _ = held_out_crops(mask_data, training_detector(models_dir))
+    return evaluate(open_classifier(), crops)
+
+
+def _card_figures() -> dict[str, float]:
+    text = CARD_PATH.read_text()
+    acc = re.search(r"accuracy ([\d.]+) % on (\d+) faces", text)
+    assert acc, "model card lacks the held-out accuracy line"
+    recall = {c: float(v) / 100 for c, v in re.findall(r"(mask|no_mask|incorrect) ([\d.]+) %", text)[:3]}
+    return {"accuracy": float(acc.group(1)) / 100, "n": int(acc.group(2)), **recall}
+
+
+@pytest.mark.slow
+def test_held_out_figures_reproduce_the_model_card(held_out: dict) -> None:
+    card = _card_figures()
+    assert held_out["n"] == card["n"]
+    assert held_out["accuracy"] == pytest.approx(card["accuracy"], abs=5e-5)
+    for c in CLASSES:
+        assert held_out["recall"][c] == pytest.approx(card[c], abs=5e-5)
+    assert sum(map(sum, held_out["confusion"])) == held_out["n"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True, reason="the committed classifier is below the issue's floors (see its model card)"
+)
+def test_held_out_split_meets_the_issue_floors(held_out: dict) -> None:
+    assert held_out["accuracy"] >= 0.98
+    assert held_out["recall"]["no_mask"] >= 0.97
+    assert held_out["recall"]["incorrect"] >= 0.80
+
+
+def test_eval_masks_command_json(
+    mask_data: Path, models_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["eval", "masks", "--data", str(mask_data), "--split", "val", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert set(out) >= {"accuracy", "recall", "confusion", "n"}
+    assert set(out["recall"]) == set(CLASSES) and len(out["confusion"]) == 3
+
+
+def test_eval_masks_bad_folder_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["eval", "masks", "--data", str(tmp_path), "--json"])
+    err = capsys.readouterr().err
+    assert code == 1 and "no VOC annotation" in err and "Traceback" not in err
+
+
+def test_detect_gives_every_face_a_mask_state(
+    mask_data: Path, models_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["detect", str(mask_data / "images" / "maksssksksss10.jpg"), "--json"])
+    faces = json.loads(capsys.readouterr().out)["faces"]
+    assert code == 0 and faces
+    for f in faces:
+        assert f["mask"]["state"] in CLASSES and 0.0 <= f["mask"]["score"] <= 1.0
+
+
+@pytest.mark.slow
+def test_one_masked_probe_fold_stays_above_its_floor(shared_data: Path, models_dir: Path) -> None:
+    from edged.vision.config import OnnxRuntimeEngineConfig
+    from edged.vision.lfw_mask_probe import run_mask_probe
+
+    pipeline = FacePipeline(models_dir, OnnxRuntimeEngineConfig(), mask_classifier=open_classifier())
+    r = run_mask_probe(pipeline, shared_data / "lfw", folds=1, train_folds=1)
+    assert r["pairs"] == 600 and r["folds"] == 1
+    assert r["accuracy"] >= ONE_FOLD_FLOOR["accuracy"]
+    assert r["adapter_only"]["accuracy"] > r["baseline_plain"]["accuracy"] + ONE_FOLD_FLOOR["baseline_margin"]
+    # the plain path is the foundation pipeline's, unchanged (98.83 % on fold 0 here)
+    assert r["unmasked"]["accuracy"] >= 0.98
