@@ -10,17 +10,9 @@ import time
 from pathlib import Path
 from typing import IO
 
+from edged.mqtt.localbroker import BrokerError, free_port
+
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto")
-
-
-class BrokerError(Exception):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def find_mosquitto() -> str | None:

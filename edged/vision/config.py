@@ -79,6 +79,9 @@ class VisionConfig(StrictModel):
         0.40, gt=-1.0, lt=1.0, description="cosine similarity threshold when the probe wears a mask"
     )
     liveness_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    mirror_landmarks: bool = Field(
+        True, description="also run the landmark model on the mirrored crop and average: steadier alignment"
+    )
     flip_embedding: bool = Field(
         True, description="also embed the mirrored crop and average: steadier matches for ~1.6x embedder time"
     )

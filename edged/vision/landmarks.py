@@ -46,7 +46,7 @@ def to_five_points(lm: np.ndarray) -> np.ndarray:
 
 class LandmarkModel:
     """``mirror=True`` also runs the mirrored crop and averages the two (one batch): the points jitter
-    less, which steadies the alignment (LFW 10-fold 99.15 % -> 99.20 %, ``edged eval lfw``)."""
+    less, which steadies the alignment (LFW figures with and without it in the README)."""
 
     def __init__(self, engine: Engine, mirror: bool = True):
         self.engine = engine

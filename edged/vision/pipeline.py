@@ -62,7 +62,7 @@ class FacePipeline:
             return create_engine(verified_path(models_dir, name), engine)
 
         self.detector = FaceDetector(load("fr_detect.onnx"), self.config.detector)
-        self.landmarks = LandmarkModel(load("fr_landmark.onnx"))
+        self.landmarks = LandmarkModel(load("fr_landmark.onnx"), mirror=self.config.mirror_landmarks)
         self.embedder = Embedder(load("fr_feature.onnx"), flip=self.config.flip_embedding)
         self.liveness = LivenessModel(load("fr_liveness.onnx"))
         self.mask_classifier = mask_classifier
@@ -132,9 +132,6 @@ class FacePipeline:
 
 def load_mask_classifier(cfg: EdgedConfig) -> MaskClassifier | None:
     """The project's own mask classifier (edged/vision/mask.py), verified against its model card."""
-    import importlib
-    import importlib.util
+    from edged.vision.mask import load_mask_classifier as load
 
-    if importlib.util.find_spec("edged.vision.mask") is None:
-        return None
-    return importlib.import_module("edged.vision.mask").load_mask_classifier(cfg)
+    return load(cfg)

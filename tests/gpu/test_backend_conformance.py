@@ -76,6 +76,9 @@ def test_outputs_match_onnxruntime(backend, model, recorded_inputs, models_dir, 
 def test_lfw_fold1_accuracy(backend, shared_data, models_dir, engine_cache):
     from edged.vision.lfw_run import run_lfw
 
+    if backend == "onnxruntime":
+        pytest.skip("the ONNX Runtime figure is tests/integration/vision/test_lfw.py (same run, not twice)")
+
     pipe = FacePipeline(models_dir, engine_config(backend, engine_cache))
     result = run_lfw(pipe, shared_data / "lfw", folds=1)
     print(f"{backend}: LFW fold 1 accuracy {result['accuracy']:.4f}, missed {result['missed']}")
