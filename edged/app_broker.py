@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import IO
 
-from edged.mqtt.localbroker import BrokerError, free_port
+from edged.mqtt.localbroker import BrokerError, free_port, wait_listening
 
 MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto")
 
@@ -41,15 +39,14 @@ class LocalBroker:
         conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
         self._log = open(Path(self._dir.name) / "mosquitto.log", "wb")  # noqa: SIM115 - closed in stop()
         self._proc = subprocess.Popen([exe, "-c", str(conf)], stdout=self._log, stderr=subprocess.STDOUT)
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            if self._proc.poll() is not None:
-                raise BrokerError(f"mosquitto exited at start: {self.log_tail()}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
+        if wait_listening(
+            self._proc,
+            self.host,
+            self.port,
+            timeout_s,
+            lambda: f"mosquitto exited at start: {self.log_tail()}",
+        ):
+            return
         self.stop()
         raise BrokerError(f"mosquitto did not listen on port {self.port} within {timeout_s:.0f} s")
 

@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,23 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_listening(
+    process: subprocess.Popen[bytes], host: str, port: int, timeout_s: float, why_exited: Callable[[], str]
+) -> bool:
+    """True once ``host:port`` accepts connections, False after ``timeout_s``; a BrokerError with
+    ``why_exited()`` if the broker process ends first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BrokerError(why_exited())
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
 
 
 def _write_pem(path: Path, data: bytes, private: bool = False) -> None:
@@ -181,19 +199,15 @@ class LocalBroker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                err = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
-                log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-                raise BrokerError(
-                    f"mosquitto exited with {self._process.returncode}: {err.strip()} {log[-500:]}"
-                )
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
+        process = self._process
+
+        def why_exited() -> str:
+            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+            return f"mosquitto exited with {process.returncode}: {err.strip()} {log[-500:]}"
+
+        if wait_listening(process, self.host, self.port, timeout_s, why_exited):
+            return
         self.stop()
         raise BrokerError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout_s} s")
 

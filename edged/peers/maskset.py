@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edged.vision.masked.dataset import iou as iou_matrix
+
 CLASSES = {
     "con_mascarilla": "with_mask",
     "sin_mascarilla": "without_mask",
@@ -66,22 +68,9 @@ def read_set(root: Path, limit: int | None = None) -> list[Annotated]:
     return [read_annotation(f, Path(root) / "images") for f in files[:limit]]
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
 def greedy_match(gt: np.ndarray, det: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
     """One-to-one (gt, det) pairs, highest IoU first."""
-    iou = iou_matrix(gt, det)
+    iou = iou_matrix(gt, det) if len(gt) and len(det) else np.zeros((len(gt), len(det)))
     pairs = []
     while iou.size and iou.max() >= min_iou:
         g, d = np.unravel_index(int(np.argmax(iou)), iou.shape)

@@ -5,7 +5,7 @@ its seeded synthetic mask (re-detected, so landmarks and alignment come from the
 at the gate), the embedding of the full aligned crop, that of the upper face only, and the masked face's
 detector box (for the mask classifier). Entries are added as they are computed and saved every few hundred
 images, so an interrupted run resumes. The store name covers the models, the embedding settings and the
-mask drawing code, so a change to any of them starts afresh.
+mask drawing, alignment and landmark code, so a change to any of them starts afresh.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edged.vision import align, landmarks
 from edged.vision.image_io import ImageError, load_image
 from edged.vision.lfw_run import find_face
 from edged.vision.masked import draw, upper
@@ -85,8 +86,9 @@ def cache_dir() -> Path:
 def fingerprint(pipeline: FacePipeline, variant: int) -> str:
     h = hashlib.sha256()
     for part in (
-        f"format={FORMAT} flip={pipeline.embedder.flip} variant={variant} blank={upper.BLANK_FROM_ROW}",
-        Path(draw.__file__).read_text(),
+        f"format={FORMAT} flip={pipeline.embedder.flip} mirror={pipeline.landmarks.mirror} variant={variant} "
+        f"blank={upper.BLANK_FROM_ROW}",
+        *(Path(str(m.__file__)).read_text() for m in (draw, align, landmarks)),
         repr(pipeline.detector.config),
     ):
         h.update(part.encode())

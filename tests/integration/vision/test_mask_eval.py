@@ -14,7 +14,7 @@ from edged.vision.pipeline import FacePipeline
 
 # Measured here for the one-fold CI configuration (test fold 0, calibration fold 1, training fold 2);
 # see docs/masks.md. The full 10-fold figures come from `edged eval lfw --mask-probe`.
-ONE_FOLD_FLOOR = {"accuracy": 0.87, "baseline_margin": 0.0}
+ONE_FOLD_FLOOR = {"accuracy": 0.89, "baseline_margin": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,9 @@ def held_out(mask_data: Path, models_dir: Path) -> dict:
 
 def _card_figures() -> dict[str, float]:
     text = CARD_PATH.read_text()
+    section = text.find("## Results on the held-out test split")
+    assert section >= 0, "model card lacks its held-out results section"
+    text = text[section:]
     acc = re.search(r"accuracy ([\d.]+) % on (\d+) faces", text)
     assert acc, "model card lacks the held-out accuracy line"
     recall = {c: float(v) / 100 for c, v in re.findall(r"(mask|no_mask|incorrect) ([\d.]+) %", text)[:3]}
@@ -95,5 +98,7 @@ def test_one_masked_probe_fold_stays_above_its_floor(shared_data: Path, models_d
     assert r["pairs"] == 600 and r["folds"] == 1
     assert r["accuracy"] >= ONE_FOLD_FLOOR["accuracy"]
     assert r["adapter_only"]["accuracy"] > r["baseline_plain"]["accuracy"] + ONE_FOLD_FLOOR["baseline_margin"]
-    # the plain path is the foundation pipeline's, unchanged (98.83 % on fold 0 here)
+    # the plain path is the foundation pipeline's, unchanged (99.17 % on fold 0 here), and routing unmasked
+    # probes through the mask classifier must not lower it (99.33 % here)
     assert r["unmasked"]["accuracy"] >= 0.98
+    assert r["unmasked_routed"]["accuracy"] >= r["unmasked"]["accuracy"]
