@@ -41,13 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
     for group, help_text in GROUPS.items():
         group_parser = sub.add_parser(group, help=help_text)
         groups[group] = group_parser.add_subparsers(dest=f"{group}_command", metavar="COMMAND")
-        group_parser.set_defaults(func=_print_help_of(group_parser))
+        group_parser.set_defaults(func=print_help_of(group_parser))
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub, groups)
     return parser
 
 
-def _print_help_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+def print_help_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """A handler for a command group given no subcommand: print the group's help, exit code 2."""
+
     def show(_args: argparse.Namespace) -> int:
         parser.print_help()
         return 2

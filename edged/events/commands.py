@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edged.cli import print_help_of
 from edged.mqtt.topics import COMMAND_NAMES
 
 
@@ -18,7 +19,7 @@ def register(
 ) -> None:
     events = sub.add_parser("events", help="event payloads and operator command keys")
     events_sub = events.add_subparsers(dest="events_command", metavar="COMMAND")
-    events.set_defaults(func=_help_of(events))
+    events.set_defaults(func=print_help_of(events))
 
     keygen = events_sub.add_parser("keygen", help="create an operator's Ed25519 key for signing commands")
     keygen.add_argument("--out", type=Path, required=True, help="private key file to create (mode 0600)")
@@ -47,14 +48,6 @@ def register(
     bench.add_argument("--flood", action="store_true", help="junk commands sent at the gate throughout")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=_bench)
-
-
-def _help_of(parser: argparse.ArgumentParser) -> Any:
-    def show(_args: argparse.Namespace) -> int:
-        parser.print_help()
-        return 2
-
-    return show
 
 
 def _fail(message: str) -> int:

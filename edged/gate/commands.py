@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
+from edged.cli import print_help_of
 from edged.gate.keys import KeyFormatError, generate_scbk, write_scbk
 
 
@@ -17,7 +17,7 @@ def register(
 ) -> None:
     gate = sub.add_parser("gate", help="gate driver tools")
     gate_sub = gate.add_subparsers(dest="gate_command", metavar="COMMAND")
-    gate.set_defaults(func=_help_of(gate))
+    gate.set_defaults(func=print_help_of(gate))
 
     keygen = gate_sub.add_parser("keygen", help="generate an OSDP secure channel base key (SCBK) file")
     keygen.add_argument("--out", type=Path, required=True, help="key file to create (mode 0600)")
@@ -33,14 +33,6 @@ def register(
     bench.add_argument("--baudrate", type=int, default=115200, choices=(9600, 19200, 38400, 57600, 115200))
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=_bench)
-
-
-def _help_of(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
-    def show(_args: argparse.Namespace) -> int:
-        parser.print_help()
-        return 2
-
-    return show
 
 
 def _keygen(args: argparse.Namespace) -> int:

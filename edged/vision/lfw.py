@@ -118,13 +118,21 @@ def evaluate(
             t = fixed_threshold
         accs.append(float(((scores[test] >= t) == same[test]).mean()))
         thresholds.append(t)
-    tested = np.isin(folds, tests)
+    out = fold_summary(accs, scores, same, np.isin(folds, tests))
+    out["thresholds"] = thresholds
+    out["threshold_source"] = (
+        "the other folds" if len(all_folds) > 1 else "given (not tuned on the test fold)"
+    )
+    return out
+
+
+def fold_summary(accs: list[float], scores: np.ndarray, same: np.ndarray, tested: np.ndarray) -> dict:
+    """Mean and spread of the per-fold accuracies, and TAR at each FAR pooled over the ``tested`` pairs
+    (scores ≥ threshold mean "same person")."""
     out: dict = {
         "accuracy": float(np.mean(accs)),
         "accuracy_std": float(np.std(accs)),
         "fold_accuracy": accs,
-        "thresholds": thresholds,
-        "threshold_source": "the other folds" if len(all_folds) > 1 else "given (not tuned on the test fold)",
         "tar_at_far": {},
         "far_thresholds": {},
     }

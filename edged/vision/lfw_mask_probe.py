@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from edged.vision.image_io import ImageError, load_image
-from edged.vision.lfw import FARS, Pair, best_threshold, read_pairs, tar_at_far
+from edged.vision.lfw import Pair, best_threshold, fold_summary, read_pairs
 from edged.vision.lfw_run import find_face
 from edged.vision.mask import MaskClassifier, classifier_crop
 from edged.vision.masked.adapter import AdapterSettings, MaskedProbeAdapter
@@ -125,19 +125,7 @@ def _adapter_scores(
 
 def _summary(margins: np.ndarray, same: np.ndarray, folds: np.ndarray, tested: list[int]) -> dict[str, Any]:
     accs = [float(((margins[folds == k] >= 0) == same[folds == k]).mean()) for k in tested]
-    sel = np.isin(folds, tested)
-    out: dict[str, Any] = {
-        "accuracy": float(np.mean(accs)),
-        "accuracy_std": float(np.std(accs)),
-        "fold_accuracy": accs,
-        "tar_at_far": {},
-        "far_thresholds": {},
-    }
-    for far in FARS:
-        tar, thr = tar_at_far(margins[sel], same[sel], far)
-        out["tar_at_far"][str(far)] = tar
-        out["far_thresholds"][str(far)] = thr
-    return out
+    return fold_summary(accs, margins, same, np.isin(folds, tested))
 
 
 def run_mask_probe(
