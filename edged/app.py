@@ -26,7 +26,7 @@ from edged.decide.policy import PolicyEngine
 from edged.gate.events import GateMode
 from edged.health import Heartbeats, SdNotifier, WatchdogFeeder, watchdog_interval_s
 from edged.health.metrics import LatencyRecorder
-from edged.vision.pipeline import FacePipeline, load_mask_classifier
+from edged.vision.pipeline import FacePipeline, load_mask_classifier, load_masked_embedder
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,9 @@ class Daemon:
         t0 = time.monotonic()
         self.notifier.status("loading models")
         try:
-            self.pipeline = FacePipeline.from_config(cfg, load_mask_classifier(cfg))
+            self.pipeline = FacePipeline.from_config(
+                cfg, load_mask_classifier(cfg), load_masked_embedder(cfg)
+            )
         except Exception as exc:  # model files missing or corrupt: say which, not a traceback
             raise StartupError(f"cannot load the face models: {exc}") from exc
         try:

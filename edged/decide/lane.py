@@ -50,6 +50,7 @@ class PassageRecord:
     reasons: list[str]
     alarms: list[str]
     similarity: float | None
+    masked_match: bool  # the match came from the masked-face head and was judged by the masked threshold
     liveness: float | None
     temperature_c: float | None
     latency_ms: float | None
@@ -190,7 +191,7 @@ class LaneController:
         ev = case.evidence
         faces = [obs.face]
         self.pipeline.times.ms.clear()
-        if self.pipeline.mask_classifier is not None:  # also picks the masked match threshold
+        if self.pipeline.mask_classifier is not None:  # also picks the embedder: plain or masked-face head
             self.pipeline.classify_masks(obs.frame, faces)
             m = obs.face.mask
             if m is not None and m.score >= ev.mask_score:
@@ -206,10 +207,14 @@ class LaneController:
                 t0 = time.perf_counter()
                 hit = self.identity.search(obs.face.embedding)
                 self.latency.add("search", (time.perf_counter() - t0) * 1000.0)
-                if hit is not None and (ev.match is None or hit.similarity > ev.match.similarity):
-                    ev.match = Match(hit.person_id, hit.similarity, hit.name)
-                    ev.rights = hit.rights
-                    case.hit = hit
+                if hit is not None:
+                    match = Match(
+                        hit.person_id, hit.similarity, hit.name, obs.face.embedded_by == "masked_head"
+                    )
+                    if ev.match is None or policy.margin(match) > policy.margin(ev.match):
+                        ev.match = match
+                        ev.rights = hit.rights
+                        case.hit = hit
         else:
             self.latency.add_all(dict(self.pipeline.times.ms))
         track.mark_used(obs)
@@ -289,6 +294,7 @@ class LaneController:
             reasons=list(verdict.reasons),
             alarms=list(verdict.alarms),
             similarity=ev.match.similarity if ev.match is not None else None,
+            masked_match=ev.match is not None and ev.match.masked,
             liveness=ev.liveness,
             temperature_c=ev.temperature_c,
             latency_ms=latency_ms,

@@ -22,6 +22,7 @@ class Match:
     person_id: str
     similarity: float
     name: str | None = None
+    masked: bool = False  # the probe was embedded by the masked-face head: judged by the masked threshold
 
 
 @dataclass
@@ -85,8 +86,12 @@ class PolicyEngine:
     def needs_screening(self) -> bool:
         return self.cfg.mode in ("access", "screening")
 
-    def threshold_for(self, mask_state: str | None) -> float:
-        return self.masked_match_threshold if mask_state == "mask" else self.match_threshold
+    def threshold_for(self, masked: bool) -> float:
+        return self.masked_match_threshold if masked else self.match_threshold
+
+    def margin(self, match: Match) -> float:
+        """How far a match is above its own path's threshold: matches from either path compare on this."""
+        return match.similarity - self.threshold_for(match.masked)
 
     def decide(self, ev: Evidence) -> Verdict:
         mode = self.cfg.mode
@@ -119,8 +124,7 @@ class PolicyEngine:
     def _identity(self, ev: Evidence, deny: list[str], wait: list[str]) -> str | None:
         cfg = self.cfg
         more = ev.attempts < cfg.timing.max_attempts and not ev.out_of_time
-        threshold = self.threshold_for(ev.mask_state)
-        matched = ev.match is not None and ev.match.similarity >= threshold
+        matched = ev.match is not None and self.margin(ev.match) >= 0
         if not matched:
             (wait if more else deny).append("identity_pending" if more else "unknown")
             return None

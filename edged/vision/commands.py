@@ -34,9 +34,9 @@ def _models_dir(cfg: EdgedConfig) -> Path:
 
 def make_pipeline(cfg: EdgedConfig) -> Any:
     """The face pipeline for ``cfg``, with the mask classifier when it is installed."""
-    from edged.vision.pipeline import FacePipeline, load_mask_classifier
+    from edged.vision.pipeline import FacePipeline, load_mask_classifier, load_masked_embedder
 
-    return FacePipeline.from_config(cfg, load_mask_classifier(cfg))
+    return FacePipeline.from_config(cfg, load_mask_classifier(cfg), load_masked_embedder(cfg))
 
 
 def _guarded(func: Any) -> Any:
@@ -117,7 +117,7 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
     if args.mask_probe:
         from edged.vision.lfw_mask_probe import run_mask_probe
 
-        result = run_mask_probe(pipeline, Path(args.data), args.folds)
+        result = run_mask_probe(pipeline, Path(args.data), args.folds, train_folds=args.train_folds)
     else:
         result = run_lfw(pipeline, Path(args.data), args.folds)
     if args.json:
@@ -207,6 +207,14 @@ def register(sub: Sub, groups: dict[str, Sub]) -> None:
     p.add_argument("--folds", type=int, default=10, choices=range(1, 11), metavar="N")
     p.add_argument(
         "--mask-probe", action="store_true", help="second image of every pair wears a synthetic mask"
+    )
+    p.add_argument(
+        "--train-folds",
+        type=int,
+        default=8,
+        choices=range(1, 9),
+        metavar="K",
+        help="with --mask-probe: folds the masked-face head is trained on per test fold (default 8)",
     )
     p.add_argument("--json", action="store_true")
     _add_config(p)

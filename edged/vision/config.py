@@ -76,7 +76,10 @@ class VisionConfig(StrictModel):
         0.36, gt=-1.0, lt=1.0, description="cosine similarity at or above which two unmasked faces match"
     )
     masked_match_threshold: float = Field(
-        0.40, gt=-1.0, lt=1.0, description="cosine similarity threshold when the probe wears a mask"
+        0.32,
+        gt=-1.0,
+        lt=1.0,
+        description="cosine similarity threshold for a face embedded by the masked-face head",
     )
     liveness_threshold: float = Field(0.5, ge=0.0, le=1.0)
     mirror_landmarks: bool = Field(

@@ -1,4 +1,5 @@
-"""``edged build-engines``: build the TensorRT engines of every pinned model into the engine cache.
+"""``edged build-engines``: build the TensorRT engines of every pinned model, and of the project's own
+models (mask classifier, masked-face head) after checking them against their cards, into the engine cache.
 
 Run by ``edged-engines.service`` before ``edged.service`` on every boot: when every cached engine
 matches its key (TensorRT version, GPU, precision, graph, profiles) it only checks and exits; when any
@@ -8,9 +9,12 @@ key changed (a JetPack upgrade, a new model, another precision) it rebuilds what
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,15 +102,42 @@ def cmd_build_engines(args: argparse.Namespace) -> int:
         return _fail(str(exc))
 
 
+@contextlib.contextmanager
+def model_folders(models_dir: Path) -> Iterator[list[tuple[str, Path]]]:
+    """(model name, folder of its ONNX file) for every engine the daemon can load: the pinned set, then the
+    project's own models once their cards check out; the masked-face head's graph (the embedder with the
+    head's weights) is written into a temporary folder for the build."""
+    from edged.vision import mask
+    from edged.vision.masked import head
+
+    folders = [(m, models_dir) for m in MODEL_NAMES]
+    with tempfile.TemporaryDirectory(prefix="edged-engines-") as tmp:
+        if mask.MODEL_PATH.exists():
+            mask.verify()
+            folders.append((mask.MODEL_PATH.stem, mask.MODEL_PATH.parent))
+        if head.HEAD_PATH.exists():
+            graph = Path(tmp) / f"{head.MASKED_EMBEDDER}.onnx"
+            graph.write_bytes(head.masked_embedder_bytes(models_dir, head.verified_head()))
+            folders.append((head.MASKED_EMBEDDER, graph.parent))
+        yield folders
+
+
 def _build_all(args: argparse.Namespace, engine: TensorRTEngineConfig, models_dir: Path, tb: Any) -> int:
+    with model_folders(models_dir) as folders:
+        return _build_each(args, engine, folders, tb)
+
+
+def _build_each(
+    args: argparse.Namespace, engine: TensorRTEngineConfig, folders: list[tuple[str, Path]], tb: Any
+) -> int:
     cache = EngineCache(engine.engine_cache_dir or default_engine_cache_dir())
     platform = tb.platform_for(engine.device)
     rows: list[dict[str, Any]] = []
     keys = []
     failed = False
-    for model in MODEL_NAMES:
+    for model, folder in folders:
         plan = tb.plan_build(
-            models_dir,
+            folder,
             model,
             platform=platform,
             precision=engine.precision_for(model),
@@ -128,7 +159,7 @@ def _build_all(args: argparse.Namespace, engine: TensorRTEngineConfig, models_di
             tb.build_and_cache(plan, cache, engine.device)
             row.update(status="built", reason=reason or "forced", seconds=round(time.perf_counter() - t, 1))
             if plan.precision == "int8":
-                gate = _int8_gate(model, models_dir, engine, plan.calibration)
+                gate = _int8_gate(model, folder, engine, plan.calibration)
                 row["accuracy_check"] = [c.line() for c in gate]
                 if not all(c.passed for c in gate):
                     cache.engine_path(plan.key).unlink(missing_ok=True)
@@ -150,14 +181,15 @@ def _build_all(args: argparse.Namespace, engine: TensorRTEngineConfig, models_di
     return 1 if failed else 0
 
 
-def _int8_gate(model: str, models_dir: Path, engine: TensorRTEngineConfig, calibration: Any) -> list[Any]:
+def _int8_gate(model: str, folder: Path, engine: TensorRTEngineConfig, calibration: Any) -> list[Any]:
     """Measured accuracy of the fresh INT8 engine against ONNX Runtime on the calibration inputs."""
     from edged.vision.config import OnnxRuntimeEngineConfig
     from edged.vision.engines.onnxruntime_engine import OnnxRuntimeEngine
     from edged.vision.engines.tensorrt_engine import TensorRTEngine
     from edged.vision.engines.trt_compare import INT8_TOLERANCES, accuracy_gate
 
-    path = verified_path(models_dir, f"{model}.onnx")
+    name = f"{model}.onnx"
+    path = verified_path(folder, name) if name in PINNED else folder / name
     candidate = TensorRTEngine(path, engine)
     reference = OnnxRuntimeEngine(path, OnnxRuntimeEngineConfig.model_validate({}))
     try:

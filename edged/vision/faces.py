@@ -46,6 +46,7 @@ class Face:
     liveness: float | None = None  # probability that the face is a live person (RGB model)
     mask: MaskState | None = None
     embedding: np.ndarray | None = None  # (512,) float32, L2-normalised
+    embedded_by: str | None = None  # "embedder", or "masked_head" for a face the mask classifier calls masked
 
     @property
     def width(self) -> float:
@@ -74,4 +75,5 @@ class Face:
             out["mask"] = self.mask.to_json()
         if with_embedding and self.embedding is not None:
             out["embedding"] = [round(float(v), 6) for v in self.embedding]
+            out["embedded_by"] = self.embedded_by
         return out

@@ -63,10 +63,10 @@ def card_sha256(card: Path = CARD_PATH) -> str:
     try:
         text = card.read_text()
     except OSError as exc:
-        raise MaskModelError(f"{card}: cannot read the mask model card: {exc.strerror}") from None
+        raise MaskModelError(f"{card}: cannot read the model card: {exc.strerror}") from None
     found = re.search(r"sha256[^0-9a-f]*([0-9a-f]{64})", text)
     if not found:
-        raise MaskModelError(f"{card}: no sha256 of the ONNX file found")
+        raise MaskModelError(f"{card}: no sha256 of the model file found")
     return found.group(1)
 
 
@@ -75,7 +75,7 @@ def verify(model: Path = MODEL_PATH, card: Path = CARD_PATH) -> str:
     try:
         digest = hashlib.sha256(model.read_bytes()).hexdigest()
     except OSError as exc:
-        raise MaskModelError(f"{model}: cannot read the mask classifier: {exc.strerror}") from None
+        raise MaskModelError(f"{model}: cannot read it: {exc.strerror}") from None
     expected = card_sha256(card)
     if digest != expected:
         raise MaskModelError(f"{model}: sha256 {digest} does not match its model card ({expected})")

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from edged.config.schema import EdgedConfig
 
 log = logging.getLogger(__name__)
+MASKED_STATES = ("mask", "incorrect")  # mask classifier states whose faces the masked-face head embeds
 
 
 class MaskClassifier(Protocol):
@@ -53,8 +54,10 @@ class FacePipeline:
         engine: EngineConfig | None = None,
         vision: VisionConfig | None = None,
         mask_classifier: MaskClassifier | None = None,
+        masked_embedder: Embedder | None = None,
     ):
         models_dir = Path(models_dir) if models_dir else default_models_dir()
+        self.models_dir = models_dir
         engine = engine or OnnxRuntimeEngineConfig()
         self.config = vision or VisionConfig()
 
@@ -66,11 +69,17 @@ class FacePipeline:
         self.embedder = Embedder(load("fr_feature.onnx"), flip=self.config.flip_embedding)
         self.liveness = LivenessModel(load("fr_liveness.onnx"))
         self.mask_classifier = mask_classifier
+        self.masked_embedder = masked_embedder  # the embedder with the masked-face head (masked/head.py)
         self.times = StageTimes()
 
     @classmethod
-    def from_config(cls, cfg: EdgedConfig, mask_classifier: MaskClassifier | None = None) -> FacePipeline:
-        return cls(cfg.models.dir, cfg.engine, cfg.vision, mask_classifier)
+    def from_config(
+        cls,
+        cfg: EdgedConfig,
+        mask_classifier: MaskClassifier | None = None,
+        masked_embedder: Embedder | None = None,
+    ) -> FacePipeline:
+        return cls(cfg.models.dir, cfg.engine, cfg.vision, mask_classifier, masked_embedder)
 
     def detect(self, bgr: np.ndarray) -> list[Face]:
         """Faces with box, landmarks, five points, aligned crop and quality; best detector score first."""
@@ -93,10 +102,23 @@ class FacePipeline:
         return faces
 
     def embed(self, faces: list[Face]) -> None:
+        """Faces the mask classifier (run before) calls masked go to the masked-face head when it is
+        loaded; all others to the plain embedder. ``face.embedded_by`` says which."""
         t = time.perf_counter()
-        vectors = self.embedder.embed([f.aligned for f in faces if f.aligned is not None])
-        for face, v in zip((f for f in faces if f.aligned is not None), vectors, strict=True):
-            face.embedding = v
+        routes: dict[str, tuple[Embedder, list[Face]]] = {"embedder": (self.embedder, [])}
+        if self.masked_embedder is not None:
+            routes["masked_head"] = (self.masked_embedder, [])
+        for face in faces:
+            if face.aligned is None:
+                continue
+            masked = face.mask is not None and face.mask.state in MASKED_STATES
+            routes["masked_head" if masked and "masked_head" in routes else "embedder"][1].append(face)
+        for name, (embedder, group) in routes.items():
+            if not group:
+                continue
+            vectors = embedder.embed([f.aligned for f in group if f.aligned is not None])
+            for face, v in zip(group, vectors, strict=True):
+                face.embedding, face.embedded_by = v, name
         self.times.add("embed", t)
 
     def check_liveness(self, bgr: np.ndarray, faces: list[Face]) -> None:
@@ -133,5 +155,12 @@ class FacePipeline:
 def load_mask_classifier(cfg: EdgedConfig) -> MaskClassifier | None:
     """The project's own mask classifier (edged/vision/mask.py), verified against its model card."""
     from edged.vision.mask import load_mask_classifier as load
+
+    return load(cfg)
+
+
+def load_masked_embedder(cfg: EdgedConfig) -> Embedder | None:
+    """The embedder with the shipped masked-face head (edged/vision/masked/head.py), verified."""
+    from edged.vision.masked.head import load_masked_embedder as load
 
     return load(cfg)

@@ -52,9 +52,12 @@ def make_batch_dynamic(model: onnx.ModelProto, dim_name: str = "batch") -> None:
     del model.graph.value_info[:]  # stale shapes with batch 1 would confuse shape inference
 
 
-def prepared_model_bytes(path: Path, *, dynamic_batch: bool = True) -> bytes:
-    model = onnx.load(str(path))
+def prepared_bytes(model: onnx.ModelProto, *, dynamic_batch: bool = True) -> bytes:
     flush_denormals(model)
     if dynamic_batch:
         make_batch_dynamic(model)
     return bytes(model.SerializeToString())
+
+
+def prepared_model_bytes(path: Path, *, dynamic_batch: bool = True) -> bytes:
+    return prepared_bytes(onnx.load(str(path)), dynamic_batch=dynamic_batch)

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import cv2
 import yaml
@@ -28,10 +29,9 @@ def edged(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_front_person_granted_and_the_one_behind_is_not(
-    tmp_path: Path, shared_data: Path, models_dir: Path
-) -> None:
-    video = shared_data / CLIP
+def enrol_front_person(tmp_path: Path, video: Path, models_dir: Path, **config: Any) -> Path:
+    """A key and a gallery with the clip's front person enrolled, unmasked, from frame ENROLL_FRAME with
+    ``edged enroll``; returns the config (``config`` adds or replaces top-level sections)."""
     cap = cv2.VideoCapture(str(video))
     cap.set(cv2.CAP_PROP_POS_FRAMES, ENROLL_FRAME)
     ok, frame = cap.read()
@@ -44,10 +44,10 @@ def test_front_person_granted_and_the_one_behind_is_not(
     cfg = {
         "models": {"dir": str(models_dir)},
         "identity": {"database": str(tmp_path / "gallery.db"), "template_key": {"file": str(key)}},
-        # a second person walks through on every grant: the tailgating alarm must fire, never a grant
-        "gate": {"type": "simulator", "passage_delay_s": 0.5, "tailgater": True},
+        "gate": {"type": "simulator", "passage_delay_s": 0.5},
         "vision": {"detector": {"min_face_px": 24}},  # also track the small face behind
         "mqtt": {"outbox": {"path": str(tmp_path / "outbox.sqlite3")}},
+        **config,
     }
     cfg_path = tmp_path / "edged.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
@@ -66,6 +66,16 @@ def test_front_person_granted_and_the_one_behind_is_not(
         str(photo),
     )
     assert r.returncode == 0, r.stderr
+    return cfg_path
+
+
+def test_front_person_granted_and_the_one_behind_is_not(
+    tmp_path: Path, shared_data: Path, models_dir: Path
+) -> None:
+    video = shared_data / CLIP
+    # a second person walks through on every grant: the tailgating alarm must fire, never a grant
+    gate = {"type": "simulator", "passage_delay_s": 0.5, "tailgater": True}
+    cfg_path = enrol_front_person(tmp_path, video, models_dir, gate=gate)
 
     r = edged("bench", "e2e", "--video", str(video), "--config", str(cfg_path), "--json")
     assert r.returncode == 0, r.stderr

@@ -14,7 +14,7 @@ from edged.vision.pipeline import FacePipeline
 
 # Measured here for the one-fold CI configuration (test fold 0, calibration fold 1, training fold 2);
 # see docs/masks.md. The full 10-fold figures come from `edged eval lfw --mask-probe`.
-ONE_FOLD_FLOOR = {"accuracy": 0.89, "baseline_margin": 0.0}
+ONE_FOLD_FLOOR = {"accuracy": 0.91, "baseline_margin": 0.03}  # measured 92.2 %; head 92.0 vs plain 86.8 %
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +97,8 @@ def test_one_masked_probe_fold_stays_above_its_floor(shared_data: Path, models_d
     r = run_mask_probe(pipeline, shared_data / "lfw", folds=1, train_folds=1)
     assert r["pairs"] == 600 and r["folds"] == 1
     assert r["accuracy"] >= ONE_FOLD_FLOOR["accuracy"]
-    assert r["adapter_only"]["accuracy"] > r["baseline_plain"]["accuracy"] + ONE_FOLD_FLOOR["baseline_margin"]
+    assert r["head_only"]["accuracy"] > r["baseline_plain"]["accuracy"] + ONE_FOLD_FLOOR["baseline_margin"]
     # the plain path is the foundation pipeline's, unchanged (99.17 % on fold 0 here), and routing unmasked
-    # probes through the mask classifier must not lower it (99.33 % here)
+    # probes through the mask classifier (the head for the ones it calls masked) must not lower it (99.33 %)
     assert r["unmasked"]["accuracy"] >= 0.98
     assert r["unmasked_routed"]["accuracy"] >= r["unmasked"]["accuracy"]

@@ -37,11 +37,21 @@ def test_access_waits_then_denies_an_unknown_face() -> None:
 
 
 def test_masked_faces_use_their_own_threshold() -> None:
+    """A match made by the masked-face head is judged against the masked threshold, whatever the mask
+    state's best reading says; a plain embedding against the plain one."""
     e = engine(timing={"max_attempts": 1})
     assert e.decide(ev(match=Match("a", 0.45), mask_state="no_mask", mask_score=0.9)).decision == "grant"
-    v = e.decide(ev(match=Match("a", 0.45), mask_state="mask", mask_score=0.9))
+    v = e.decide(ev(match=Match("a", 0.45, masked=True), mask_state="mask", mask_score=0.9))
     assert v.decision == "deny" and "unknown" in v.reasons
-    assert e.decide(ev(match=Match("a", 0.51), mask_state="mask", mask_score=0.9)).decision == "grant"
+    masked = Match("a", 0.51, masked=True)
+    assert e.decide(ev(match=masked, mask_state="mask", mask_score=0.9)).decision == "grant"
+    assert e.decide(ev(match=Match("a", 0.45), mask_state="mask", mask_score=0.9)).decision == "grant"
+
+
+def test_matches_from_the_two_paths_compare_by_margin_over_their_threshold() -> None:
+    e = engine()
+    assert e.margin(Match("a", 0.45)) == pytest.approx(0.05)
+    assert e.margin(Match("a", 0.45, masked=True)) == pytest.approx(-0.05)
 
 
 def test_policy_thresholds_override_vision_defaults() -> None:

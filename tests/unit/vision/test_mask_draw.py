@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from edged.vision.masked.draw import SHAPES, draw_mask, mask_polygon, style_for
-from edged.vision.masked.upper import BLANK_FROM_ROW, upper_face
 
 
 def _landmarks() -> np.ndarray:
@@ -52,10 +51,3 @@ def test_mask_covers_nose_mouth_chin_not_eyes(key: str) -> None:
 def test_bad_landmarks_are_refused() -> None:
     with pytest.raises(ValueError, match="68 landmarks"):
         mask_polygon(np.zeros((5, 2)), style_for("x"))
-
-
-def test_upper_face_blanks_below_the_nose_bridge() -> None:
-    crop = np.full((112, 112, 3), 200, np.uint8)
-    out = upper_face(crop)
-    assert (out[BLANK_FROM_ROW:] == 0).all() and (out[:BLANK_FROM_ROW] == 200).all()
-    assert (crop == 200).all()

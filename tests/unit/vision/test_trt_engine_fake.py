@@ -43,6 +43,9 @@ def fake(monkeypatch):
     yield types.SimpleNamespace(trt=trt, driver=driver, te=te, builder=builder)
     for name in TRT_MODULES:
         sys.modules.pop(name, None)
+        parent, _, child = name.rpartition(".")
+        if hasattr(sys.modules[parent], child):  # else `from package import module` still finds the fake
+            delattr(sys.modules[parent], child)
     base._REGISTRY.clear()
     base._REGISTRY.update(registry)
 
@@ -113,6 +116,44 @@ def test_specs_report_the_dynamic_batch(fake, models_dir, tmp_path):
     assert engine.outputs[0].shape == (None, 136)
     engine.warm_up(2)
     engine.close()
+
+
+def test_the_projects_own_models_build_from_their_own_folder(fake, models_dir, tmp_path):
+    """The mask classifier is not one of the fetched, pinned models (its card is checked before an engine
+    is asked for), so the build reads it from where it lies."""
+    from edged.vision.mask import MODEL_PATH
+
+    cfg = config(tmp_path / "cache")
+    put_engine(fake, MODEL_PATH.parent, "mask_classifier", cfg)
+    engine = fake.te.TensorRTEngine(MODEL_PATH, cfg)
+    x = faces(3, size=64)
+    (got,) = engine.infer(x)
+    np.testing.assert_allclose(
+        got, reference(MODEL_PATH.parent, "mask_classifier", x)[0], rtol=1e-4, atol=1e-5
+    )
+    engine.close()
+
+
+def test_build_engines_covers_the_projects_own_models(fake, models_dir, tmp_path, capsys):
+    """Otherwise the boot-time build would neither build them nor keep the engines the daemon built."""
+    import json
+
+    from edged.cli import main
+
+    cfg = tmp_path / "edged.yaml"
+    cfg.write_text(f"engine:\n  type: tensorrt\n  engine_cache_dir: {tmp_path / 'cache'}\n")
+    args = ["build-engines", "--config", str(cfg), "--models-dir", str(models_dir), "--check", "--json"]
+    assert main(args) == 1  # nothing built yet
+    rows = {r["model"]: r["status"] for r in json.loads(capsys.readouterr().out)["models"]}
+    assert set(rows) == {
+        "fr_detect",
+        "fr_landmark",
+        "fr_feature",
+        "fr_liveness",
+        "mask_classifier",
+        "fr_feature_masked_head",
+    }
+    assert set(rows.values()) == {"needs build"}
 
 
 def test_missing_engine_points_at_build_engines(fake, models_dir, tmp_path):

@@ -1,0 +1,281 @@
+"""The masked-face head: the embedder's last layers, retrained so that a masked face lands next to the
+unmasked embedding of the same person.
+
+MobileFaceNet ends in a 1×1 convolution (128 → 512 channels) with PReLU on the 7×7 feature map, then a
+global depthwise 7×7 convolution (a learned weight per channel and position) and a linear 512 → 512 layer.
+The head keeps that shape and the embedder's weights as its starting point, and learns new weights from
+the feature map of synthetic-masked faces (tensor ``FEATURE`` of ``fr_feature.onnx``). Because only the
+weights change, the trained head is written back into a copy of the embedder's ONNX graph
+(:func:`masked_embedder_bytes`): masked faces then run through an ordinary engine and their embeddings are
+compared with the same (unmasked) templates, against the masked threshold.
+
+Training is a contrastive (InfoNCE) loss: a masked face must be closer to the unmasked embeddings of its
+own person than to any other person's in the batch (masked impostors look alike; this pushes them apart),
+plus weight decay towards the embedder's own weights. Plain numpy (forward, backward, Adam), so the
+per-fold training runs inside ``edged eval lfw --mask-probe`` with no training framework.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from edged.vision.engines.prepare import flush_denormals, prepared_bytes
+
+if TYPE_CHECKING:
+    from edged.config.schema import EdgedConfig
+    from edged.vision.config import EngineConfig
+    from edged.vision.embedder import Embedder
+
+FEATURE = "503"  # input of the last 1×1 expansion: (128, 7, 7) per crop
+CHANNELS, POSITIONS, DIM = 128, 49, 512
+# head parameter → (initializer of fr_feature.onnx, its shape there)
+INITIALIZERS: dict[str, tuple[str, tuple[int, ...]]] = {
+    "wc": ("660", (DIM, CHANNELS, 1, 1)),
+    "bc": ("661", (DIM,)),
+    "slope": ("700", (DIM, 1, 1)),
+    "wd": ("663", (DIM, 1, 7, 7)),
+    "bd": ("664", (DIM,)),
+    "wl": ("666", (DIM, DIM, 1, 1)),
+    "bl": ("667", (DIM,)),
+}
+
+
+@dataclass
+class HeadSettings:
+    epochs: int = 8
+    batch: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-3  # towards the embedder's own weights
+    temperature: float = 0.05
+    seed: int = 7
+
+
+def _normalise(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    norm = np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+    return v / norm, norm
+
+
+def embedder_params(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """The head's starting weights: the embedder's own (denormals flushed, as every backend loads them)."""
+    flush_denormals(model)
+    found = {i.name: i for i in model.graph.initializer}
+    params = {}
+    for key, (name, shape) in INITIALIZERS.items():
+        if name not in found:
+            raise ValueError(
+                f"embedder graph has no initializer {name} ({key}); not the expected MobileFaceNet"
+            )
+        arr = numpy_helper.to_array(found[name]).astype(np.float32)
+        if arr.shape != shape:
+            raise ValueError(f"embedder initializer {name} has shape {arr.shape}, expected {shape}")
+        params[key] = arr.reshape(_flat_shape(key))
+    return params
+
+
+def _flat_shape(key: str) -> tuple[int, ...]:
+    return {"wc": (DIM, CHANNELS), "wd": (DIM, POSITIONS), "wl": (DIM, DIM)}.get(key, (DIM,))
+
+
+class MaskedHead:
+    def __init__(self, params: dict[str, np.ndarray], settings: HeadSettings | None = None):
+        self.params = {k: np.asarray(v, np.float32).copy() for k, v in params.items()}
+        self.settings = settings or HeadSettings()
+
+    # inference -----------------------------------------------------------------------------------------
+    def forward(self, features: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """(N, 2, 128, 49) feature maps (crop, mirrored crop) → (N, 512) unnormalised embedding sums."""
+        p = self.params
+        pre = np.matmul(p["wc"], features) + p["bc"][:, None]
+        hidden = np.where(pre > 0, pre, p["slope"][:, None] * pre)
+        pooled = (hidden * p["wd"]).sum(axis=-1) + p["bd"]
+        per_crop = pooled @ p["wl"].T + p["bl"]
+        return per_crop, (pre, hidden, pooled)
+
+    def embed(self, features: np.ndarray) -> np.ndarray:
+        """Unit embeddings as the embedder computes them (each crop normalised, summed, normalised)."""
+        per_crop, _ = self.forward(np.asarray(features, np.float32))
+        return _normalise(_normalise(per_crop)[0].sum(axis=1))[0].astype(np.float32)
+
+    # storage -------------------------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        np.savez(path, **self.params)
+
+    @classmethod
+    def load(cls, path: Path) -> MaskedHead:
+        with np.load(path, allow_pickle=False) as z:
+            missing = set(INITIALIZERS) - set(z.files)
+            if missing:
+                raise ValueError(f"{path}: not a masked head (missing {sorted(missing)})")
+            return cls({k: z[k] for k in INITIALIZERS})
+
+    def apply_to(self, model: onnx.ModelProto) -> onnx.ModelProto:
+        """A copy of the embedder graph with this head's weights in place of its last layers."""
+        out = onnx.ModelProto()
+        out.CopyFrom(model)
+        by_name = {i.name: i for i in out.graph.initializer}
+        for key, (name, shape) in INITIALIZERS.items():
+            by_name[name].CopyFrom(numpy_helper.from_array(self.params[key].reshape(shape), name))
+        return out
+
+    # training ------------------------------------------------------------------------------------------
+    def fit(self, features: np.ndarray, targets: np.ndarray, identity: np.ndarray) -> list[float]:
+        """``features[i]`` (2, 128, 49) of a masked face, ``targets[i]`` the unit embedding of the same image
+        unmasked, ``identity[i]`` its person. Returns the mean loss per epoch."""
+        s = self.settings
+        rng = np.random.default_rng(s.seed)
+        start = {k: v.copy() for k, v in self.params.items()}
+        m1 = {k: np.zeros_like(v) for k, v in self.params.items()}
+        m2 = {k: np.zeros_like(v) for k, v in self.params.items()}
+        n, step, losses = len(features), 0, []
+        for _ in range(s.epochs):
+            order = rng.permutation(n)
+            total, batches = 0.0, 0
+            for first in range(0, n - s.batch // 4, s.batch):
+                b = np.sort(order[first : first + s.batch])
+                x = np.asarray(features[b], np.float32)
+                loss, grads = self._loss_and_grads(x, np.asarray(targets[b], np.float32), identity[b])
+                step += 1
+                for k, grad in grads.items():
+                    grad = grad + s.weight_decay * (self.params[k] - start[k])
+                    m1[k] = 0.9 * m1[k] + 0.1 * grad
+                    m2[k] = 0.999 * m2[k] + 0.001 * grad * grad
+                    update = (m1[k] / (1 - 0.9**step)) / (np.sqrt(m2[k] / (1 - 0.999**step)) + 1e-8)
+                    self.params[k] -= (s.lr * update).astype(np.float32)
+                total += loss
+                batches += 1
+            losses.append(total / max(batches, 1))
+        return losses
+
+    def _loss_and_grads(
+        self, x: np.ndarray, u: np.ndarray, ids: np.ndarray
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        p = self.params
+        tau = self.settings.temperature
+        per_crop, (pre, hidden, pooled) = self.forward(x)
+        z = per_crop.sum(axis=1)  # training uses the plain sum; the normalised sum differs negligibly
+        zn, z_norm = _normalise(z)
+        logits = zn @ u.T / tau
+        positive = ids[:, None] == ids[None, :]
+        n = len(x)
+
+        def side(lg: np.ndarray) -> tuple[float, np.ndarray]:
+            """-log(share of the positives in the softmax), in log space so nothing underflows."""
+            lg = lg - lg.max(axis=1, keepdims=True)
+            log_all = np.log(np.exp(lg).sum(axis=1, keepdims=True))
+            pos_lg = np.where(positive, lg, -np.inf)  # every row has a positive: itself
+            top = pos_lg.max(axis=1, keepdims=True)
+            log_pos = top + np.log(np.exp(pos_lg - top).sum(axis=1, keepdims=True))
+            loss = float((log_all - log_pos).mean())
+            return loss, (np.exp(lg - log_all) - np.exp(pos_lg - log_pos)) / n
+
+        loss_r, d_rows = side(logits)
+        loss_c, d_cols = side(logits.T)
+        d_zn = ((d_rows + d_cols.T) / (2 * tau)) @ u
+        d_z = (d_zn - zn * (d_zn * zn).sum(axis=1, keepdims=True)) / z_norm
+        d_crop = np.repeat(d_z[:, None], x.shape[1], axis=1)
+        d_pooled = d_crop @ p["wl"]
+        d_hidden = d_pooled[..., None] * p["wd"]
+        d_pre = d_hidden * np.where(pre > 0, 1.0, p["slope"][:, None])
+        grads = {
+            "wl": np.tensordot(d_crop, pooled, axes=([0, 1], [0, 1])),
+            "bl": d_crop.sum(axis=(0, 1)),
+            "wd": (d_pooled[..., None] * hidden).sum(axis=(0, 1)),
+            "bd": d_pooled.sum(axis=(0, 1)),
+            "slope": (d_hidden * np.minimum(pre, 0)).sum(axis=(0, 1, 3)),
+            "wc": np.tensordot(d_pre, x, axes=([0, 1, 3], [0, 1, 3])),
+            "bc": d_pre.sum(axis=(0, 1, 3)),
+        }
+        return (loss_r + loss_c) / 2, grads
+
+
+class FeatureEmbedder:
+    """The verified embedder under ONNX Runtime with ``FEATURE`` as a second output: what the masked-probe
+    benchmark and the head's training read. Not used at the gate (there the head runs inside the graph)."""
+
+    def __init__(self, models_dir: Path, *, flip: bool = True, threads: int = 2):
+        import onnxruntime as ort
+
+        from edged.models import verified_path
+
+        model = onnx.load(str(verified_path(models_dir, "fr_feature.onnx")))
+        model = onnx.load_from_string(prepared_bytes(model))
+        model.graph.output.append(onnx.helper.make_tensor_value_info(FEATURE, onnx.TensorProto.FLOAT, None))
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.add_session_config_entry("session.set_denormal_as_zero", "1")
+        self._session = ort.InferenceSession(
+            model.SerializeToString(), so, providers=["CPUExecutionProvider"]
+        )
+        self._input = self._session.get_inputs()[0].name
+        self.flip = flip
+
+    def embed_with_features(self, aligned_bgr: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 512) unit embeddings exactly as ``Embedder.embed``, and (N, 2, 128, 49) feature maps."""
+        from edged.vision.embedder import l2_normalise, preprocess
+
+        n = len(aligned_bgr)
+        out, fmap = self._session.run(None, {self._input: preprocess(aligned_bgr, True)})
+        fmap = fmap.reshape(2 * n, CHANNELS, POSITIONS)
+        emb = (
+            l2_normalise(l2_normalise(out[:n]) + l2_normalise(out[n:]))
+            if self.flip
+            else l2_normalise(out[:n])
+        )
+        return emb, np.stack([fmap[:n], fmap[n:]], axis=1)
+
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+HEAD_PATH = DATA_DIR / "masked_head.npz"
+HEAD_CARD_PATH = DATA_DIR / "MASKED_HEAD_CARD.md"
+MASKED_EMBEDDER = "fr_feature_masked_head"  # the engine's model name (and TensorRT cache key's)
+
+
+def verified_head(head_path: Path = HEAD_PATH) -> MaskedHead:
+    """The head in ``head_path`` after checking it against the sha256 in the card beside it."""
+    from edged.vision.mask import verify
+
+    verify(head_path, head_path.with_name(HEAD_CARD_PATH.name))
+    return MaskedHead.load(head_path)
+
+
+def masked_embedder_bytes(models_dir: Path, head: MaskedHead) -> bytes:
+    """The verified embedder graph with ``head``'s weights in its last layers, prepared for any backend."""
+    from edged.models import verified_path
+
+    return prepared_bytes(head.apply_to(onnx.load(str(verified_path(models_dir, "fr_feature.onnx")))))
+
+
+def open_masked_embedder(
+    models_dir: Path, engine_cfg: EngineConfig, *, flip: bool = True, head_path: Path = HEAD_PATH
+) -> Embedder:
+    """The embedder for masked faces on the configured engine. The head is checked against the sha256 in
+    its card; the graph is written to a private temporary file only while the engine loads it (engines
+    build from files), named after the embedder so the engine reports it as such."""
+    import tempfile
+
+    from edged.vision.embedder import Embedder
+    from edged.vision.engines import create_engine
+
+    data = masked_embedder_bytes(models_dir, verified_head(head_path))
+    with tempfile.TemporaryDirectory(prefix="edged-masked-") as tmp:
+        path = Path(tmp) / f"{MASKED_EMBEDDER}.onnx"
+        path.write_bytes(data)
+        return Embedder(create_engine(path, engine_cfg), flip=flip)
+
+
+def load_masked_embedder(cfg: EdgedConfig) -> Embedder | None:
+    """The shipped head on the configured engine; ``None`` when it or the mask classifier is not installed
+    (without a classifier no face is ever called masked)."""
+    from edged.models import default_models_dir
+    from edged.vision.mask import MODEL_PATH
+
+    if not HEAD_PATH.exists() or not MODEL_PATH.exists():
+        return None
+    models_dir = Path(cfg.models.dir) if cfg.models.dir else default_models_dir()
+    return open_masked_embedder(models_dir, cfg.engine, flip=cfg.vision.flip_embedding)
