@@ -73,7 +73,8 @@ class Face:
             out["liveness"] = round(float(self.liveness), 4)
         if self.mask is not None:
             out["mask"] = self.mask.to_json()
+        if self.embedded_by is not None:
+            out["embedded_by"] = self.embedded_by
         if with_embedding and self.embedding is not None:
             out["embedding"] = [round(float(v), 6) for v in self.embedding]
-            out["embedded_by"] = self.embedded_by
         return out

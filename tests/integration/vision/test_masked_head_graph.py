@@ -96,3 +96,9 @@ def test_pipeline_sends_masked_faces_to_the_head(pipeline: FacePipeline, photo: 
     # the same person through the mask: the head's embedding is closer to the unmasked template than the
     # plain embedder's embedding of the masked face is
     assert pipeline.embedder.embed([masked.aligned])[0] @ plain.embedding < masked.embedding @ plain.embedding  # type: ignore[list-item]
+
+
+def test_face_json_says_which_embedder_made_the_embedding(pipeline: FacePipeline, photo: np.ndarray) -> None:
+    face = pipeline.analyse(photo, liveness=False)[0]
+    assert face.to_json()["embedded_by"] == "embedder"
+    assert "embedded_by" not in pipeline.analyse(photo, embed=False, liveness=False)[0].to_json()
