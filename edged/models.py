@@ -101,6 +101,12 @@ def verified_path(models_dir: Path, name: str) -> Path:
     return path
 
 
+def model_file(folder: Path, name: str) -> Path:
+    """A model file to build an engine from: a pinned model after its hash check; one of the project's own
+    models (mask classifier, masked-face head) as it lies, its card having been checked by its loader."""
+    return verified_path(folder, name) if name in PINNED else Path(folder) / name
+
+
 def verify_installed(models_dir: Path) -> list[str]:
     """Problems with the installed set, one line per file; empty when all is well."""
     problems = []

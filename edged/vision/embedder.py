@@ -33,11 +33,15 @@ class Embedder:
     def embed(self, aligned_bgr: list[np.ndarray]) -> np.ndarray:
         if not aligned_bgr:
             return np.zeros((0, self.dim), np.float32)
-        out = self.engine.infer(preprocess(aligned_bgr, self.flip))[0]
-        if self.flip:
-            n = len(aligned_bgr)
-            out = l2_normalise(out[:n]) + l2_normalise(out[n:])
-        return l2_normalise(out)
+        return combine(self.engine.infer(preprocess(aligned_bgr, self.flip))[0], len(aligned_bgr), self.flip)
+
+
+def combine(out: np.ndarray, n: int, flip: bool) -> np.ndarray:
+    """Unit embeddings from the model's outputs for n crops (then their n mirrored crops when ``flip``):
+    each normalised, the pair summed, normalised again."""
+    if flip:
+        out = l2_normalise(out[:n]) + l2_normalise(out[n:])
+    return l2_normalise(out)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from edged.config import ConfigError
-from edged.models import PINNED, ModelError, default_models_dir, verified_path
+from edged.models import PINNED, ModelError, default_models_dir, model_file, verified_path
 from edged.vision.config import TensorRTEngineConfig
 from edged.vision.engines.prepare import prepared_model_bytes
 from edged.vision.engines.trt_cache import EngineCache, EngineCacheError, default_engine_cache_dir
@@ -188,8 +188,7 @@ def _int8_gate(model: str, folder: Path, engine: TensorRTEngineConfig, calibrati
     from edged.vision.engines.tensorrt_engine import TensorRTEngine
     from edged.vision.engines.trt_compare import INT8_TOLERANCES, accuracy_gate
 
-    name = f"{model}.onnx"
-    path = verified_path(folder, name) if name in PINNED else folder / name
+    path = model_file(folder, f"{model}.onnx")
     candidate = TensorRTEngine(path, engine)
     reference = OnnxRuntimeEngine(path, OnnxRuntimeEngineConfig.model_validate({}))
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import tensorrt as trt
 
-from edged.models import PINNED, verified_path
+from edged.models import model_file
 from edged.vision.engines.prepare import prepared_model_bytes
 from edged.vision.engines.trt_cache import EngineCache, EngineKey, Platform, engine_key
 from edged.vision.engines.trt_calibration import make_calibrator
@@ -47,11 +47,7 @@ def plan_build(
     workspace_mb: int,
     calibration_dir: Path | None = None,
 ) -> BuildPlan:
-    name = f"{model}.onnx"
-    # The fetched models are checked against their pinned sha256 here (again); the project's own models
-    # (mask classifier, masked-face head) are checked against their cards before an engine is asked for.
-    path = verified_path(models_dir, name) if name in PINNED else Path(models_dir) / name
-    onnx_bytes = prepared_model_bytes(path)
+    onnx_bytes = prepared_model_bytes(model_file(models_dir, f"{model}.onnx"))
     profiles = batch_profiles(model, max_batch, opt_batch)
     calibration = None
     calibration_bytes = None

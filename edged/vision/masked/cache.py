@@ -119,7 +119,7 @@ def build(pipeline: FacePipeline, features: FeatureEmbedder, data_dir: Path, pat
     stem = fingerprint(pipeline)
     stores = {what: Store.open(cache_dir() / f"{stem}-{what}.npz", f) for what, f in STORES.items()}
     keyed = [(p, str(p.relative_to(data_dir))) for p in paths]
-    known = set.intersection(*(set(s.keys) for s in stores.values())) if stores else set()
+    known = set.intersection(*(set(s.keys) for s in stores.values()))
 
     def one(path: Path, key: str) -> None:
         try:

@@ -217,17 +217,12 @@ class FeatureEmbedder:
 
     def embed_with_features(self, aligned_bgr: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(N, 512) unit embeddings exactly as ``Embedder.embed``, and (N, 2, 128, 49) feature maps."""
-        from edged.vision.embedder import l2_normalise, preprocess
+        from edged.vision.embedder import combine, preprocess
 
         n = len(aligned_bgr)
         out, fmap = self._session.run(None, {self._input: preprocess(aligned_bgr, True)})
         fmap = fmap.reshape(2 * n, CHANNELS, POSITIONS)
-        emb = (
-            l2_normalise(l2_normalise(out[:n]) + l2_normalise(out[n:]))
-            if self.flip
-            else l2_normalise(out[:n])
-        )
-        return emb, np.stack([fmap[:n], fmap[n:]], axis=1)
+        return combine(out if self.flip else out[:n], n, self.flip), np.stack([fmap[:n], fmap[n:]], axis=1)
 
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
