@@ -159,8 +159,10 @@ def masked_block(
     pairs: list[Pair],
     plain: list[ItemResult],
     probes: list[ItemResult],
-    masked_thresholds: dict[str, float | None],
+    thresholds: dict[str, float | None],
 ) -> None:
+    """Masked probes go through each pipeline's plain path, edged's included: its masked-face head was
+    trained on LFW, so only ``edged eval lfw --mask-probe`` (which retrains it per fold) may score it."""
     usable = {r.key for r in probes if r.skipped is None}
     kept = [p for p in pairs if str(p.b) in usable]
     same = np.array([p.same for p in kept])
@@ -176,7 +178,7 @@ def masked_block(
             continue
         masked_emb = by_pipeline(probes, name, "embedding")
         scores, _ = pair_scores(name, kept, by_pipeline(plain, name, "embedding"), masked_emb)
-        ev = evaluate(scores, same, folds, fixed_threshold=masked_thresholds[name])
+        ev = evaluate(scores, same, folds, fixed_threshold=thresholds[name])
         curves.masked[name] = (scores, same)
         rec.update(
             {
@@ -201,19 +203,19 @@ def detection_block(
     for name, rec in out.items():
         t = times_of(results, name)
         curves.times.setdefault("mask_photos", {})[name] = t
-        dets = [results[i].by_pipeline[name].boxes for i in readable]
-        sc = maskset.score(
-            [annotated[i] for i in readable],
-            [d if d is not None else np.zeros((0, 4)) for d in dets],
-            min_face_px,
-        )
-        corr, raw = sc["corrected"], sc["raw"]
-        assert isinstance(corr, dict) and isinstance(raw, dict)
+        boxes = [results[i].by_pipeline[name].boxes for i in readable]
+        dets = [np.zeros((0, 4)) if d is None else np.asarray(d).reshape(-1, 4) for d in boxes]
+        photos = [annotated[i] for i in readable]
+        sc = maskset.score(photos, dets, min_face_px)
+        cut = maskset.score(photos, [d[d[:, 2] - d[:, 0] >= min_face_px] for d in dets], min_face_px)
+        corr, raw, cut_corr = sc["corrected"], sc["raw"], cut["corrected"]
+        assert isinstance(corr, dict) and isinstance(raw, dict) and isinstance(cut_corr, dict)
         rec.update(
             {
                 "mask_detection_recall": corr["recall"].get("with_mask_big"),
                 "mask_detection_recall_all_sizes": corr["recall"].get("with_mask"),
                 "mask_detection_recall_raw_boxes": raw["recall"].get("with_mask_big"),
+                "mask_detection_recall_boxes_cut_at_min_px": cut_corr["recall"].get("with_mask_big"),
                 "unmasked_detection_recall": corr["recall"].get("without_mask_big"),
                 "mask_detection_precision": corr["precision"],
                 "mask_photo_detect_ms": stats(t)["mean"],
@@ -280,8 +282,6 @@ def run(opts: Options, settings: Settings) -> tuple[dict[str, Any], Curves]:
         n: (settings.vision.match_threshold if n in ("edged", "mtcnn") else FACTORIES[n].match_threshold)
         for n in opts.pipelines
     }
-    masked_thresholds = dict(thresholds)
-    masked_thresholds.update({n: settings.vision.masked_match_threshold for n in ("edged", "mtcnn")})
     out: dict[str, dict[str, Any]] = {n: {} for n in opts.pipelines}
     curves = Curves()
     runner = Runner(opts.pipelines, settings, opts.workers)
@@ -290,7 +290,7 @@ def run(opts: Options, settings: Settings) -> tuple[dict[str, Any], Curves]:
         lfw_block(out, curves, pairs, lfw, thresholds)
         if probes:
             masked = runner.files("identify", probes, "masked LFW", mask=True)
-            masked_block(out, curves, masked_pairs, lfw, masked, masked_thresholds)
+            masked_block(out, curves, masked_pairs, lfw, masked, thresholds)
         photos = runner.files("detect", [a.image for a in annotated], "mask photos")
         detection_block(out, curves, annotated, photos, opts.min_face_px)
         video_block(out, curves, runner.video(opts.data_dir / VIDEO, opts.frames))

@@ -18,6 +18,8 @@ from edged.vision.config import VisionConfig
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
+TABLE_START = "<!-- edged bench peers: table -->"
+TABLE_END = "<!-- /edged bench peers: table -->"
 
 
 def default_data_dir() -> Path:
@@ -39,6 +41,14 @@ def register(
         "--render", type=Path, metavar="JSON", help="print the Markdown table of a saved report; no run"
     )
     p.add_argument("--plot", type=Path, metavar="DIR", help="write peers-roc.png and peers-latency.png here")
+    p.add_argument(
+        "--write-table",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=f"replace the table between {TABLE_START} and {TABLE_END} in FILE (repeatable)",
+    )
     p.add_argument("--data", type=Path, default=None, help="evaluation data (default ../shared/data)")
     p.add_argument("--config", type=Path, help="edged.yaml whose models/vision sections to use")
     p.add_argument("--models-dir", type=Path, help="edged's verified models (default: installed set)")
@@ -58,7 +68,12 @@ def register(
     p.add_argument(
         "--min-face-px", type=float, default=40.0, help="masked-face recall counts boxes this wide"
     )
-    p.add_argument("--workers", type=int, default=1, help="worker processes, each alternating all pipelines")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes, each alternating all pipelines (default: one per CPU)",
+    )
     p.add_argument("--threads", type=int, default=1, help="threads per pipeline (dlib uses one)")
     p.set_defaults(func=cmd_bench_peers)
 
@@ -87,7 +102,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def cmd_bench_peers(args: argparse.Namespace) -> int:
     if args.render is not None:
-        return render(args.render)
+        return render(args.render, args.write_table)
     names = [n.strip() for n in args.pipelines.split(",") if n.strip()]
     opts = Options(
         data_dir=Path(args.data or default_data_dir()),
@@ -119,17 +134,46 @@ def cmd_bench_peers(args: argparse.Namespace) -> int:
         print(json.dumps(report, default=_json_default))
     else:
         print(table(report))
-    return 0
+    return _write_tables(report, args.write_table)
 
 
-def render(path: Path) -> int:
+def render(path: Path, write_to: list[Path]) -> int:
     try:
         report = json.loads(path.read_text())
         print(table(report))
     except (OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
         print(f"edged bench peers: {path}: not a saved report: {exc}", file=sys.stderr)
         return 2
+    return _write_tables(report, write_to)
+
+
+def _write_tables(report: dict[str, Any], files: list[Path]) -> int:
+    try:
+        write_table(report, files)
+    except BenchError as exc:
+        print(f"edged bench peers: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+def write_table(report: dict[str, Any], files: list[Path]) -> None:
+    """Put the report's table between the markers in each file (README, docs), so one command keeps
+    them current. All files are checked before any is written; one without the markers is left as is."""
+    block = f"{TABLE_START}\n{table(report)}\n{TABLE_END}"
+    updated: dict[Path, str] = {}
+    for path in files:
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise BenchError(f"{path}: {exc.strerror or exc}") from None
+        start, end = text.find(TABLE_START), text.find(TABLE_END)
+        if start < 0 or end < start:
+            raise BenchError(f"{path}: no {TABLE_START} ... {TABLE_END} block to put the table in")
+        updated[path] = text[:start] + block + text[end + len(TABLE_END) :]
+    for path, text in updated.items():
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
 
 
 def _json_default(o: Any) -> Any:

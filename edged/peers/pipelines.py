@@ -27,6 +27,12 @@ from edged.vision.lfw_run import find_face
 from edged.vision.pipeline import FacePipeline
 
 PEER_NAMES = ("face_recognition", "mtcnn", "opencv_ssd")
+SMALLEST_FACE_PX = 20
+"""The smallest face the detection measures look for, for edged and MTCNN alike (MTCNN's usual
+setting). edged's configured ``min_face_px`` is a gate policy (too far away to identify), not what the
+detector can find; cut at the very width the recall counts, a face whose box comes out one pixel
+narrower than the annotator's would be lost to box style. dlib's HOG (one upsampling, its default)
+stops near 40 px by design; the SSD has no minimum."""
 
 
 class PeerUnavailable(Exception):
@@ -53,9 +59,17 @@ class EdgedPipeline(Pipeline):
     def __init__(self, s: Settings):
         self.face = FacePipeline(s.models_dir, engine_config(s.threads), s.vision)
         self.match_threshold = s.vision.match_threshold
+        self.detect_config = s.vision.detector.model_copy(update={"min_face_px": SMALLEST_FACE_PX})
 
     def detect(self, bgr: np.ndarray) -> list[Detection]:
-        return [Detection(f.box, f.score) for f in self.face.detect(bgr)]
+        """The detection measures: every face down to ``SMALLEST_FACE_PX``; LFW identification keeps
+        the configured minimum."""
+        configured = self.face.detector.config
+        self.face.detector.config = self.detect_config
+        try:
+            return [Detection(f.box, f.score) for f in self.face.detect(bgr)]
+        finally:
+            self.face.detector.config = configured
 
     def central_face(self, bgr: np.ndarray) -> Face | None:
         return find_face(self.face, bgr)
@@ -147,7 +161,7 @@ class MtcnnPipeline(Pipeline):
     describe = "MTCNN (P/R/O-Net, min face 20, thresholds 0.6/0.7/0.7) + edged's alignment and embedder"
 
     def __init__(self, s: Settings):
-        self.mtcnn = Mtcnn(s.peers_dir, threads=s.threads)
+        self.mtcnn = Mtcnn(s.peers_dir, threads=s.threads, min_face=SMALLEST_FACE_PX)
         engine = create_engine(verified_path(s.models_dir, "fr_feature.onnx"), engine_config(s.threads))
         self.embedder = Embedder(engine, flip=s.vision.flip_embedding)
         self.match_threshold = s.vision.match_threshold

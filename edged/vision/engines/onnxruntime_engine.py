@@ -29,7 +29,7 @@ class OnnxRuntimeEngine(Engine):
         so.add_session_config_entry("session.set_denormal_as_zero", "1")
         try:
             self._session = ort.InferenceSession(
-                prepared_model_bytes(model_path), so, providers=list(config.providers)
+                prepared_model_bytes(model_path, for_onnxruntime=True), so, providers=list(config.providers)
             )
         except Exception as exc:  # ORT raises several private exception types
             raise EngineError(f"{model_path}: ONNX Runtime could not load it: {exc}") from exc

@@ -204,7 +204,7 @@ class FeatureEmbedder:
         from edged.models import verified_path
 
         model = onnx.load(str(verified_path(models_dir, "fr_feature.onnx")))
-        model = onnx.load_from_string(prepared_bytes(model))
+        model = onnx.load_from_string(prepared_bytes(model, for_onnxruntime=True))
         model.graph.output.append(onnx.helper.make_tensor_value_info(FEATURE, onnx.TensorProto.FLOAT, None))
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads

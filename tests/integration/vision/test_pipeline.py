@@ -152,3 +152,25 @@ def test_prepared_model_has_no_denormals_and_dynamic_batch(models_dir: Path) -> 
     assert dim.dim_param == "batch"
     original = onnx.load(str(models_dir / "fr_feature.onnx"))
     assert flush_denormals(original) > 1000
+
+
+@pytest.mark.parametrize("name", ["fr_feature.onnx", "fr_liveness.onnx"])
+def test_prelu_split_for_onnxruntime_leaves_outputs_unchanged(models_dir: Path, name: str) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    def outputs(data: bytes, x: np.ndarray) -> list[np.ndarray]:
+        session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        return [np.asarray(o) for o in session.run(None, {session.get_inputs()[0].name: x})]
+
+    plain = prepared_model_bytes(models_dir / name)
+    split = prepared_model_bytes(models_dir / name, for_onnxruntime=True)
+    ops = [n.op_type for n in onnx.load_from_string(split).graph.node]
+    assert "PRelu" in [n.op_type for n in onnx.load_from_string(plain).graph.node]
+    assert "PRelu" not in ops
+    size = 112 if name == "fr_feature.onnx" else 128
+    x = np.random.default_rng(0).uniform(-1, 1, size=(2, 3, size, size)).astype(np.float32)
+    if name == "fr_liveness.onnx":
+        x = (x + 1) * 127.5
+    for got, expected in zip(outputs(split, x), outputs(plain, x), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

@@ -41,3 +41,34 @@ def test_render_prints_the_table_of_a_saved_report(
     assert "| face_recognition | 98.00 % |" in out and "| 0.100 |" in out
     path.write_text("{not json")
     assert main(["bench", "peers", "--render", str(path)]) == 2
+
+
+def test_write_table_replaces_the_marked_block_in_every_file_or_in_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edged.peers.commands import TABLE_END, TABLE_START
+
+    report = {
+        "edged": {"lfw_accuracy": 0.99, "ms_per_image": 20.0},
+        "face_recognition": {"lfw_accuracy": 0.98, "ms_per_image": 200.0},
+        "ratios": {"face_recognition": {"ms_per_image": 0.1}},
+        "run": {},
+    }
+    saved = tmp_path / "r.json"
+    saved.write_text(json.dumps(report))
+    readme, doc, bare = tmp_path / "README.md", tmp_path / "peers.md", tmp_path / "bare.md"
+    readme.write_text(f"# intro\n\n{TABLE_START}\n| old table |\n{TABLE_END}\n\nafter\n")
+    doc.write_text(f"{TABLE_START}{TABLE_END}")
+    bare.write_text("no markers here\n")
+
+    argv = ["bench", "peers", "--render", str(saved), "--write-table", str(readme)]
+    assert main([*argv, "--write-table", str(bare)]) == 2
+    assert "no <!-- edged bench peers: table -->" in capsys.readouterr().err
+    assert "| old table |" in readme.read_text()  # nothing written when one file is unusable
+
+    assert main([*argv, "--write-table", str(doc)]) == 0
+    for path in (readme, doc):
+        text = path.read_text()
+        assert "| edged | 99.00 % |" in text and "| old table |" not in text
+        assert text.count(TABLE_START) == 1 and text.count(TABLE_END) == 1
+    assert readme.read_text().startswith("# intro\n\n") and readme.read_text().endswith("\n\nafter\n")
