@@ -13,6 +13,7 @@ from edged.events.payloads import (
     DenyReason,
     Identity,
     Liveness,
+    MaskResult,
     PassageBody,
     StatusBody,
     Temperature,
@@ -22,6 +23,12 @@ from edged.events.stream import EventStream
 log = logging.getLogger(__name__)
 
 DENY_REASONS = frozenset(get_args(DenyReason))
+# the mask classifier's classes → the passage event's mask states
+MASK_STATES: dict[str, Literal["none", "correct", "incorrect"]] = {
+    "no_mask": "none",
+    "mask": "correct",
+    "incorrect": "incorrect",
+}
 ALARMS = {
     "alarm.tailgating": "tailgating",
     "alarm.forced": "forced_entry",
@@ -128,12 +135,17 @@ class OutboxSink:
         granted = kind == "passage.granted"
         mode_grant = any(str(r).startswith("mode_") for r in p.get("reasons", ()))
         latency = p.get("latency_ms")
+        score = p.get("similarity")
+        state = MASK_STATES.get(p.get("mask_state") or "")
         return PassageBody(
             decision="granted" if granted else "denied",
             reasons=[] if granted else reasons,
             granted_by=_granted_by(p, mode_grant) if granted else None,
             identity=identity,
-            score=p.get("similarity"),
+            score=score,
+            match_path=None if score is None else ("masked" if p.get("masked_match") else "plain"),
+            threshold=p.get("match_threshold") if score is not None else None,
+            mask=MaskResult(state=state, score=p.get("mask_score")) if state else None,
             temperature=temperature,
             liveness=liveness,
             lane=lane,

@@ -76,6 +76,11 @@ def default_models_dir() -> Path:
     return Path(platformdirs.user_data_dir("edged")) / "models"
 
 
+def resolve_models_dir(configured: str | Path | None) -> Path:
+    """The models directory a config or option names, else ``default_models_dir()``."""
+    return Path(configured) if configured else default_models_dir()
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:

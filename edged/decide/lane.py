@@ -51,6 +51,9 @@ class PassageRecord:
     alarms: list[str]
     similarity: float | None
     masked_match: bool  # the match came from the masked-face head and was judged by the masked threshold
+    match_threshold: float | None  # the similarity the match had to reach on its path
+    mask_state: str | None  # the classifier's "mask" | "no_mask" | "incorrect"; None = not classified
+    mask_score: float | None
     liveness: float | None
     temperature_c: float | None
     latency_ms: float | None
@@ -295,6 +298,9 @@ class LaneController:
             alarms=list(verdict.alarms),
             similarity=ev.match.similarity if ev.match is not None else None,
             masked_match=ev.match is not None and ev.match.masked,
+            match_threshold=self.policy.threshold_for(ev.match.masked) if ev.match is not None else None,
+            mask_state=ev.mask_state,
+            mask_score=ev.mask_score if ev.mask_state is not None else None,
             liveness=ev.liveness,
             temperature_c=ev.temperature_c,
             latency_ms=latency_ms,

@@ -7,13 +7,13 @@ The JSON Schema files in ``edged/events/schemas/`` are generated from these mode
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from edged.events.ids import ID_PATTERN
 
-SCHEMA_VERSION = 1  # the "v" of every payload
+SCHEMA_VERSION: Final = 2  # the "v" of every payload (2: passage match_path and threshold)
 
 EventType = Literal["passage", "alarm", "status", "gallery", "snapshot"]
 
@@ -51,7 +51,7 @@ class Payload(BaseModel):
 
 class Envelope(Payload):
     type: EventType
-    v: Literal[1] = 1
+    v: Literal[2] = SCHEMA_VERSION
     id: str = Field(pattern=ID_PATTERN, description="unique, sorts in creation order (ULID)")
     device_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     seq: int = Field(ge=1, description="per device, +1 per message, survives restarts")
@@ -85,6 +85,14 @@ class PassageBody(Payload):
     granted_by: Literal["face", "remote", "free_mode", "credential"] | None = None
     identity: Identity | None = None
     score: float | None = Field(default=None, description="match similarity of the identity")
+    match_path: Literal["plain", "masked"] | None = Field(
+        default=None,
+        description="which embedding matched: masked faces are embedded by the masked-face head and judged "
+        "by their own threshold",
+    )
+    threshold: float | None = Field(
+        default=None, description="the similarity the score had to reach on that path"
+    )
     mask: MaskResult | None = None
     temperature: Temperature | None = None
     liveness: Liveness | None = None

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edged.models import ModelError, default_models_dir, verify_installed
+from edged.models import ModelError, resolve_models_dir, verify_installed
 from edged.peers.bench import BenchError, Options, check_data, run
 from edged.peers.files import default_peers_dir, missing_peer_files
 from edged.peers.pipelines import FACTORIES, PeerUnavailable, Settings
@@ -87,7 +87,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         cfg = load_config(args.config)
         vision = cfg.vision
         models_dir = models_dir or cfg.models.dir
-    models_dir = Path(models_dir or default_models_dir())
+    models_dir = resolve_models_dir(models_dir)
     problems = verify_installed(models_dir)
     if problems:
         raise BenchError(f"edged models: {problems[0]} (run scripts/fetch-models)")

@@ -11,7 +11,7 @@ from typing import Any
 
 from edged.config import ConfigError
 from edged.config.schema import EdgedConfig, load_config
-from edged.models import ModelError, default_models_dir, install, verify_installed
+from edged.models import ModelError, install, resolve_models_dir, verify_installed
 from edged.vision.engines import EngineError
 from edged.vision.image_io import ImageError, load_image
 from edged.vision.lfw import LfwError
@@ -26,10 +26,6 @@ def _fail(message: str, code: int = 1) -> int:
 
 def _config(args: argparse.Namespace) -> EdgedConfig:
     return load_config(getattr(args, "config", None))
-
-
-def _models_dir(cfg: EdgedConfig) -> Path:
-    return Path(cfg.models.dir) if cfg.models.dir else default_models_dir()
 
 
 def make_pipeline(cfg: EdgedConfig) -> Any:
@@ -145,7 +141,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_models_fetch(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    target = Path(args.dir) if args.dir else _models_dir(cfg)
+    target = resolve_models_dir(args.dir or cfg.models.dir)
     installed = install(
         target,
         tarball=Path(args.tarball) if args.tarball else None,
@@ -158,7 +154,7 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
 
 def cmd_models_verify(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    target = Path(args.dir) if args.dir else _models_dir(cfg)
+    target = resolve_models_dir(args.dir or cfg.models.dir)
     problems = verify_installed(target)
     for p in problems:
         print(p, file=sys.stderr)

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from edged.config import ConfigError
-from edged.models import PINNED, ModelError, default_models_dir, model_file, verified_path
+from edged.models import PINNED, ModelError, model_file, resolve_models_dir, verified_path
 from edged.vision.config import TensorRTEngineConfig
 from edged.vision.engines.prepare import prepared_model_bytes
 from edged.vision.engines.trt_cache import EngineCache, EngineCacheError, default_engine_cache_dir
@@ -68,7 +68,7 @@ def _engine_config(args: argparse.Namespace) -> tuple[TensorRTEngineConfig | Non
     from edged.config.schema import load_config
 
     cfg = load_config(args.config)
-    models_dir = args.models_dir or (Path(cfg.models.dir) if cfg.models.dir else default_models_dir())
+    models_dir = resolve_models_dir(args.models_dir or cfg.models.dir)
     if not isinstance(cfg.engine, TensorRTEngineConfig):
         return None, models_dir
     engine = cfg.engine.model_copy()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from edged.models import default_models_dir, verified_path
+from edged.models import resolve_models_dir, verified_path
 from edged.vision.align import align
 from edged.vision.config import EngineConfig, OnnxRuntimeEngineConfig, VisionConfig
 from edged.vision.detector import FaceDetector
@@ -56,7 +56,7 @@ class FacePipeline:
         mask_classifier: MaskClassifier | None = None,
         masked_embedder: Embedder | None = None,
     ):
-        models_dir = Path(models_dir) if models_dir else default_models_dir()
+        models_dir = resolve_models_dir(models_dir)
         self.models_dir = models_dir
         engine = engine or OnnxRuntimeEngineConfig()
         self.config = vision or VisionConfig()

@@ -195,12 +195,12 @@ def build_crops(
 
 def training_detector(models_dir: Path | None = None) -> Detect:
     """The pipeline's detector with the size floor lowered, so that small annotated faces can be matched."""
-    from edged.models import default_models_dir, verified_path
+    from edged.models import resolve_models_dir, verified_path
     from edged.vision.config import DetectorConfig, OnnxRuntimeEngineConfig
     from edged.vision.detector import FaceDetector
     from edged.vision.engines import create_engine
 
-    path = verified_path(Path(models_dir) if models_dir else default_models_dir(), "fr_detect.onnx")
+    path = verified_path(resolve_models_dir(models_dir), "fr_detect.onnx")
     detector = FaceDetector(
         create_engine(path, OnnxRuntimeEngineConfig()), DetectorConfig(min_face_px=8, max_faces=256)
     )

@@ -17,6 +17,7 @@ per-fold training runs inside ``edged eval lfw --mask-probe`` with no training f
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from edged.vision.config import EngineConfig
     from edged.vision.embedder import Embedder
 
+log = logging.getLogger(__name__)
 FEATURE = "503"  # input of the last 1×1 expansion: (128, 7, 7) per crop
 CHANNELS, POSITIONS, DIM = 128, 49, 512
 # head parameter → (initializer of fr_feature.onnx, its shape there)
@@ -267,10 +269,17 @@ def open_masked_embedder(
 def load_masked_embedder(cfg: EdgedConfig) -> Embedder | None:
     """The shipped head on the configured engine; ``None`` when it or the mask classifier is not installed
     (without a classifier no face is ever called masked)."""
-    from edged.models import default_models_dir
+    from edged.models import resolve_models_dir
     from edged.vision.mask import MODEL_PATH
 
-    if not HEAD_PATH.exists() or not MODEL_PATH.exists():
+    if not MODEL_PATH.exists():
         return None
-    models_dir = Path(cfg.models.dir) if cfg.models.dir else default_models_dir()
+    if not HEAD_PATH.exists():
+        log.warning(
+            "%s missing: faces the mask classifier calls masked are embedded by the plain embedder and "
+            "judged by vision.match_threshold",
+            HEAD_PATH,
+        )
+        return None
+    models_dir = resolve_models_dir(cfg.models.dir)
     return open_masked_embedder(models_dir, cfg.engine, flip=cfg.vision.flip_embedding)

@@ -78,3 +78,29 @@ def test_passages_alarms_and_status(tmp_path: Path) -> None:
     assert bodies[5]["components"]["config"].startswith("rejected: edged.yaml:3")
     assert [b["seq"] for b in bodies] == list(range(1, 7))
     assert sink.unmapped == {"passage.passed": 1}
+
+
+def test_passage_says_which_path_matched_against_which_threshold_and_the_mask(tmp_path: Path) -> None:
+    masked = {
+        "lane": "lane-1",
+        "person_id": "alice",
+        "reasons": [],
+        "similarity": 0.34,
+        "masked_match": True,
+        "match_threshold": 0.32,
+        "mask_state": "mask",
+        "mask_score": 0.97,
+    }
+    plain = masked | {"masked_match": False, "match_threshold": 0.36, "similarity": 0.61}
+    plain["mask_state"] = "no_mask"
+    unmatched = {"lane": "lane-1", "person_id": None, "reasons": ["unknown"], "similarity": None}
+    bodies, _ = published(
+        tmp_path,
+        [("passage.granted", masked), ("passage.granted", plain), ("passage.denied", unmatched)],
+    )
+    m, p, u = bodies
+    assert (m["match_path"], m["threshold"], m["score"]) == ("masked", 0.32, 0.34)
+    assert m["mask"] == {"state": "correct", "score": 0.97}
+    assert (p["match_path"], p["threshold"]) == ("plain", 0.36) and p["mask"]["state"] == "none"
+    assert u["match_path"] is None and u["threshold"] is None and u["mask"] is None
+    assert all(b["v"] == 2 for b in bodies)

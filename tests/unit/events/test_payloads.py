@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from edged.events.ids import IdGenerator
 from edged.events.outbox import Outbox
 from edged.events.payloads import (
+    SCHEMA_VERSION,
     AlarmBody,
     GalleryBody,
     Identity,
@@ -63,7 +64,8 @@ def test_emitted_events_validate_against_their_schema(tmp_path: Path, body: obje
     row = stream.outbox.pending(0, 1)[0]
     payload = json.loads(row.payload)
     jsonschema.validate(payload, load_schema(payload["type"]))
-    assert payload["v"] == 1 and payload["device_id"] == "gate-1" and payload["seq"] == event.seq == 1
+    assert payload["v"] == SCHEMA_VERSION and payload["device_id"] == "gate-1"
+    assert payload["seq"] == event.seq == 1
     assert payload["id"] == row.id and payload["ts"].endswith("Z")
     assert row.topic == f"events/{payload['type']}"
 
@@ -84,7 +86,7 @@ def test_schema_rejects_what_the_models_reject() -> None:
     schema = load_schema("passage")
     good = json.loads(PassageBody(decision="granted", lane="l").model_dump_json()) | {
         "type": "passage",
-        "v": 1,
+        "v": SCHEMA_VERSION,
         "id": IdGenerator().new(),
         "device_id": "d",
         "seq": 1,

@@ -147,3 +147,17 @@ def test_a_file_that_is_not_a_head_is_refused(tmp_path: Path) -> None:
     np.savez(tmp_path / "other.npz", w0=np.zeros(3))
     with pytest.raises(ValueError, match="not a masked head"):
         MaskedHead.load(tmp_path / "other.npz")
+
+
+def test_a_missing_head_with_a_classifier_installed_is_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from edged.config.schema import EdgedConfig
+    from edged.vision.mask import MODEL_PATH
+    from edged.vision.masked import head
+
+    assert MODEL_PATH.exists()  # the committed classifier
+    monkeypatch.setattr(head, "HEAD_PATH", tmp_path / "masked_head.npz")
+    with caplog.at_level("WARNING", logger=head.__name__):
+        assert head.load_masked_embedder(EdgedConfig.model_validate({})) is None
+    assert "masked_head.npz missing" in caplog.text and "vision.match_threshold" in caplog.text
