@@ -117,6 +117,8 @@ def cmd_bench_peers(args: argparse.Namespace) -> int:
     )
     try:
         check_data(opts)
+        for path in args.write_table:  # before the run, not after half an hour of it
+            marked_table(path)
         settings = settings_from(args)
         report, curves = run(opts, settings)
     except (BenchError, PeerUnavailable, ModelError) as exc:
@@ -156,20 +158,26 @@ def _write_tables(report: dict[str, Any], files: list[Path]) -> int:
     return 0
 
 
+def marked_table(path: Path) -> tuple[str, int, int]:
+    """The file's text and where its table block starts and ends; BenchError if it has none."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise BenchError(f"{path}: {exc.strerror or exc}") from None
+    start, end = text.find(TABLE_START), text.find(TABLE_END)
+    if start < 0 or end < start:
+        raise BenchError(f"{path}: no {TABLE_START} ... {TABLE_END} block to put the table in")
+    return text, start, end + len(TABLE_END)
+
+
 def write_table(report: dict[str, Any], files: list[Path]) -> None:
     """Put the report's table between the markers in each file (README, docs), so one command keeps
     them current. All files are checked before any is written; one without the markers is left as is."""
     block = f"{TABLE_START}\n{table(report)}\n{TABLE_END}"
     updated: dict[Path, str] = {}
     for path in files:
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise BenchError(f"{path}: {exc.strerror or exc}") from None
-        start, end = text.find(TABLE_START), text.find(TABLE_END)
-        if start < 0 or end < start:
-            raise BenchError(f"{path}: no {TABLE_START} ... {TABLE_END} block to put the table in")
-        updated[path] = text[:start] + block + text[end + len(TABLE_END) :]
+        text, start, end = marked_table(path)
+        updated[path] = text[:start] + block + text[end:]
     for path, text in updated.items():
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(text)

@@ -72,3 +72,15 @@ def test_write_table_replaces_the_marked_block_in_every_file_or_in_none(
         assert "| edged | 99.00 % |" in text and "| old table |" not in text
         assert text.count(TABLE_START) == 1 and text.count(TABLE_END) == 1
     assert readme.read_text().startswith("# intro\n\n") and readme.read_text().endswith("\n\nafter\n")
+
+
+def test_a_table_file_without_markers_stops_the_run_before_it_starts(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bare = tmp_path / "bare.md"
+    bare.write_text("no markers here\n")
+    argv = ["bench", "peers", "--json", "--data", str(shared_data), "--write-table", str(bare)]
+    assert main([*argv, "--models-dir", str(tmp_path / "no-models")]) == 2
+    err = capsys.readouterr().err
+    assert "bare.md: no <!-- edged bench peers: table -->" in err  # not the missing models: checked first
+    assert bare.read_text() == "no markers here\n"
