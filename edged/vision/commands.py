@@ -176,6 +176,32 @@ def cmd_bench_stages(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_ops(args: argparse.Namespace) -> int:
+    from edged.models import PINNED, verified_path
+    from edged.vision.mask import MODEL_PATH
+    from edged.vision.ops_bench import profile_ops
+
+    cfg = _config(args)
+    name = args.model.removesuffix(".onnx")
+    if name == MODEL_PATH.stem:
+        path = MODEL_PATH
+    elif f"{name}.onnx" in PINNED:
+        path = verified_path(resolve_models_dir(cfg.models.dir), f"{name}.onnx")
+    else:
+        known = sorted([MODEL_PATH.stem, *(n.removesuffix(".onnx") for n in PINNED)])
+        return _fail(f"--model {args.model}: not one of {', '.join(known)}", 2)
+    result = profile_ops(
+        path, runs=args.runs, batch=args.batch, threads=args.threads, prelu_split=not args.no_prelu_split
+    )
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{result['model']}: {result['ms_per_run']:.2f} ms per run (median), batch {args.batch}")
+    for op, r in result["ops"].items():
+        print(f"  {op:22s} {r['ms_per_run']:7.3f} ms  {100 * r['share']:5.1f} %  ({r['nodes']} nodes)")
+    return 0
+
+
 def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", metavar="FILE", help="edged.yaml (default: built-in defaults)")
 
@@ -227,6 +253,16 @@ def register(sub: Sub, groups: dict[str, Sub]) -> None:
     p.add_argument("--dir")
     _add_config(p)
     p.set_defaults(func=_guarded(cmd_models_verify))
+
+    p = groups["bench"].add_parser("ops", help="ONNX Runtime's time per operator type for one model")
+    p.add_argument("--model", required=True, help="fr_detect, fr_feature, fr_landmark, fr_liveness, ...")
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-prelu-split", action="store_true", help="the graph without the PReLU rewrite")
+    p.add_argument("--json", action="store_true")
+    _add_config(p)
+    p.set_defaults(func=_guarded(cmd_bench_ops))
 
     p = groups["bench"].add_parser("stages", help="per-stage CPU timings of the face pipeline")
     p.add_argument("--image", required=True, help="a photo with at least one face")

@@ -4,21 +4,28 @@
    send every multiply through microcode and the embedder runs 3-4x slower (``edged bench stages``).
 2. The batch dimension of inputs and outputs is made symbolic, and ``Reshape`` constants that pin
    the batch to 1 are changed to copy it, so several faces run in one call.
-3. For ONNX Runtime only: per-channel ``PRelu`` is rewritten as ``Relu(x) - slope * Relu(-x)``, the
-   negation and the slope as depthwise 1×1 convolutions. ONNX Runtime's CPU ``PRelu`` kernel is slow
-   with a per-channel slope and cannot stay in its blocked (NCHWc) layout, so each one cost a slow
-   kernel and two layout reorders (ONNX Runtime's own profiler shows both). The rewrite gives the
-   same result and about halves the embedder's time (``edged bench stages``). TensorRT fuses
-   ``PRelu`` itself and gets the graph unchanged.
+3. For ONNX Runtime on x86 only: per-channel ``PRelu`` on a multiple of 16 channels is rewritten as
+   ``Relu(x) - slope * Relu(-x)``, the negation and the slope as depthwise 1×1 convolutions. ONNX
+   Runtime's CPU ``PRelu`` kernel is slow with a per-channel slope and cannot stay in its blocked
+   (NCHWc) layout, so each one cost a slow kernel and two layout reorders (``edged bench ops --model
+   fr_feature --no-prelu-split`` shows both). The rewrite gives the same result and about halves the
+   embedder's time (``edged bench ops``, ``edged bench stages``). TensorRT fuses ``PRelu`` itself and
+   gets the graph unchanged.
 """
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
+# ONNX Runtime's blocked (NCHWc) layout exists on x86 (blocks of 8 channels with AVX2, 16 with AVX-512);
+# elsewhere (the Jetson's Arm cores) the PReLU rewrite is not applied: it was not measured there.
+X86 = ("x86_64", "amd64")
+NCHWC_BLOCK = 16
 
 
 def flush_denormals(model: onnx.ModelProto) -> int:
@@ -64,20 +71,24 @@ def _ranks(model: onnx.ModelProto) -> dict[str, int]:
     return {v.name: len(v.type.tensor_type.shape.dim) for v in values if v.type.tensor_type.HasField("shape")}
 
 
-def _channel_slope(slope: onnx.TensorProto | None) -> np.ndarray | None:
-    """The slope as (C, 1, 1, 1) depthwise weights when it is per channel ((C,1,1) or (1,C,1,1))."""
+def _channel_slope(slope: onnx.TensorProto | None, block: int) -> np.ndarray | None:
+    """The slope as (C, 1, 1, 1) depthwise weights when it is per channel ((C,1,1) or (1,C,1,1)) and C is
+    a multiple of ``block``."""
     if slope is None:
         return None
     dims = tuple(slope.dims)
     channels = int(np.prod(dims)) if dims else 0
-    if channels < 1 or dims not in ((channels, 1, 1), (1, channels, 1, 1)):
+    if channels < 1 or channels % block or dims not in ((channels, 1, 1), (1, channels, 1, 1)):
         return None
     return numpy_helper.to_array(slope).astype(np.float32).reshape(channels, 1, 1, 1)
 
 
-def split_prelu(model: onnx.ModelProto) -> int:
+def split_prelu(model: onnx.ModelProto, block: int = NCHWC_BLOCK) -> int:
     """Rewrite per-channel ``PRelu`` on 4-D tensors with a constant slope as
-    ``Relu(x) + Conv_dw(Relu(Conv_dw(x, -1)), -slope)``; returns how many. Any other ``PRelu`` stays."""
+    ``Relu(x) + Conv_dw(Relu(Conv_dw(x, -1)), -slope)``; returns how many. Any other ``PRelu`` stays,
+    and so does one whose channels are not a multiple of ``block``: ONNX Runtime keeps such tensors out
+    of its blocked layout, where the depthwise convolutions are slower than the ``PRelu`` they replace
+    (the liveness model, with 13, 103 and 231 channels, ran slower fully rewritten)."""
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
     ranks = _ranks(model)
@@ -86,7 +97,7 @@ def split_prelu(model: onnx.ModelProto) -> int:
     slopes: set[str] = set()
     rewritten = 0
     for node in graph.node:
-        slope = _channel_slope(inits.get(node.input[1])) if node.op_type == "PRelu" else None
+        slope = _channel_slope(inits.get(node.input[1]), block) if node.op_type == "PRelu" else None
         if slope is None or ranks.get(node.input[0]) != 4:
             nodes.append(node)
             continue
@@ -128,7 +139,7 @@ def prepared_bytes(
     flush_denormals(model)
     if dynamic_batch:
         make_batch_dynamic(model)
-    if for_onnxruntime:
+    if for_onnxruntime and platform.machine().lower() in X86:
         split_prelu(model)
     return bytes(model.SerializeToString())
 
