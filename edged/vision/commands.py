@@ -177,19 +177,21 @@ def cmd_bench_stages(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_ops(args: argparse.Namespace) -> int:
-    from edged.models import PINNED, verified_path
-    from edged.vision.mask import MODEL_PATH
+    from edged.models import PINNED, model_file
+    from edged.vision.mask import MODEL_PATH, verify
     from edged.vision.ops_bench import profile_ops
 
     cfg = _config(args)
     name = args.model.removesuffix(".onnx")
     if name == MODEL_PATH.stem:
-        path = MODEL_PATH
+        verify()  # a project model: checked against its card, as its loader does
+        folder = MODEL_PATH.parent
     elif f"{name}.onnx" in PINNED:
-        path = verified_path(resolve_models_dir(cfg.models.dir), f"{name}.onnx")
+        folder = resolve_models_dir(cfg.models.dir)
     else:
         known = sorted([MODEL_PATH.stem, *(n.removesuffix(".onnx") for n in PINNED)])
         return _fail(f"--model {args.model}: not one of {', '.join(known)}", 2)
+    path = model_file(folder, f"{name}.onnx")
     result = profile_ops(
         path, runs=args.runs, batch=args.batch, threads=args.threads, prelu_split=not args.no_prelu_split
     )

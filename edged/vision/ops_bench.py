@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from edged.vision.engines.onnxruntime_engine import session_options
 from edged.vision.engines.prepare import prepared_model_bytes
 
 WARMUP = 10
@@ -27,11 +28,7 @@ def profile_ops(
     """Median milliseconds per run (timed without the profiler), and the profiler's kernel time by
     operator type, for the model prepared as the ONNX Runtime engine prepares it, on a uniform random
     input of the model's shape."""
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.add_session_config_entry("session.set_denormal_as_zero", "1")
+    so = session_options(threads)
     with tempfile.TemporaryDirectory(prefix="edged-ops-") as tmp:
         so.enable_profiling = True
         so.profile_file_prefix = str(Path(tmp) / "profile")

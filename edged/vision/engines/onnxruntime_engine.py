@@ -19,14 +19,20 @@ def _spec(arg: ort.NodeArg) -> TensorSpec:
     return TensorSpec(arg.name, shape, _ORT_TYPES.get(arg.type, arg.type))
 
 
+def session_options(intra_op_threads: int, inter_op_threads: int = 1) -> ort.SessionOptions:
+    """The session options every ONNX Runtime session of edged uses (the engine, the benchmarks)."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = intra_op_threads
+    so.inter_op_num_threads = inter_op_threads
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Activations can still go denormal after the weights are flushed; treat them as zero too.
+    so.add_session_config_entry("session.set_denormal_as_zero", "1")
+    return so
+
+
 class OnnxRuntimeEngine(Engine):
     def __init__(self, model_path: Path, config: OnnxRuntimeEngineConfig):
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = config.intra_op_threads
-        so.inter_op_num_threads = config.inter_op_threads
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Activations can still go denormal after the weights are flushed; treat them as zero too.
-        so.add_session_config_entry("session.set_denormal_as_zero", "1")
+        so = session_options(config.intra_op_threads, config.inter_op_threads)
         try:
             self._session = ort.InferenceSession(
                 prepared_model_bytes(model_path, for_onnxruntime=True), so, providers=list(config.providers)

@@ -100,9 +100,11 @@ class MaskedHead:
         return per_crop, (pre, hidden, pooled)
 
     def embed(self, features: np.ndarray) -> np.ndarray:
-        """Unit embeddings as the embedder computes them (each crop normalised, summed, normalised)."""
+        """Unit embeddings as the embedder computes them from a crop and its mirror (``combine``)."""
+        from edged.vision.embedder import combine
+
         per_crop, _ = self.forward(np.asarray(features, np.float32))
-        return _normalise(_normalise(per_crop)[0].sum(axis=1))[0].astype(np.float32)
+        return combine(per_crop.transpose(1, 0, 2).reshape(-1, DIM), len(per_crop), True)
 
     # storage -------------------------------------------------------------------------------------------
     def save(self, path: Path) -> None:
@@ -204,15 +206,13 @@ class FeatureEmbedder:
         import onnxruntime as ort
 
         from edged.models import verified_path
+        from edged.vision.engines.onnxruntime_engine import session_options
 
         model = onnx.load(str(verified_path(models_dir, "fr_feature.onnx")))
         model = onnx.load_from_string(prepared_bytes(model, for_onnxruntime=True))
         model.graph.output.append(onnx.helper.make_tensor_value_info(FEATURE, onnx.TensorProto.FLOAT, None))
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.add_session_config_entry("session.set_denormal_as_zero", "1")
         self._session = ort.InferenceSession(
-            model.SerializeToString(), so, providers=["CPUExecutionProvider"]
+            model.SerializeToString(), session_options(threads), providers=["CPUExecutionProvider"]
         )
         self._input = self._session.get_inputs()[0].name
         self.flip = flip
@@ -242,10 +242,12 @@ def verified_head(head_path: Path = HEAD_PATH) -> MaskedHead:
 
 
 def masked_embedder_bytes(models_dir: Path, head: MaskedHead) -> bytes:
-    """The verified embedder graph with ``head``'s weights in its last layers, prepared for any backend."""
+    """The verified embedder graph with ``head``'s weights in its last layers. Not prepared: every engine
+    prepares the file it builds from (``edged.vision.engines.prepare``)."""
     from edged.models import verified_path
 
-    return prepared_bytes(head.apply_to(onnx.load(str(verified_path(models_dir, "fr_feature.onnx")))))
+    graph = head.apply_to(onnx.load(str(verified_path(models_dir, "fr_feature.onnx"))))
+    return bytes(graph.SerializeToString())
 
 
 def open_masked_embedder(
