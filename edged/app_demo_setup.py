@@ -137,7 +137,7 @@ def _enroll(cfg: EdgedConfig, face: Any) -> None:
     from edged.identity.gallery import Gallery, embedder_tag
     from edged.identity.records import NewTemplate, Person
 
-    with Gallery.open(cfg.identity, embedder_tag(cfg.vision.flip_embedding)) as gallery:
+    with Gallery.open(cfg.identity, embedder_tag(cfg.vision)) as gallery:
         if gallery.person(ENROLLED_ID) is not None:
             return
         person = Person(

@@ -122,7 +122,7 @@ def open_gallery(cfg: EdgedConfig) -> Any:
     try:
         from edged.identity.gallery import Gallery, embedder_tag
 
-        return Gallery.open(cfg.identity, embedder_tag(cfg.vision.flip_embedding))
+        return Gallery.open(cfg.identity, embedder_tag(cfg.vision))
     except ImportError as exc:
         raise WiringError(f"the gallery is not available: {exc}") from exc
     except Exception as exc:  # key missing, database unreadable, integrity check failed

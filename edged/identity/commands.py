@@ -312,7 +312,7 @@ def _verify(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     try:
-        gallery = Gallery.open(cfg.identity, embedder_tag(cfg.vision.flip_embedding), verify=False)
+        gallery = Gallery.open(cfg.identity, embedder_tag(cfg.vision), verify=False)
     except GalleryIntegrityError as exc:
         return _fail(str(exc))
     with gallery:

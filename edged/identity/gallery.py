@@ -26,6 +26,7 @@ from edged.identity.store import GalleryStore, ModelTag
 
 if TYPE_CHECKING:
     from edged.config.schema import EdgedConfig
+    from edged.vision.config import VisionConfig
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,13 @@ def default_database_path() -> Path:
     return Path(platformdirs.user_data_dir("edged")) / "gallery.db"
 
 
-def embedder_tag(flip: bool) -> ModelTag:
-    """The tag of templates made by the pinned embedder (the mirrored-crop option changes the vectors)."""
+def embedder_tag(vision: VisionConfig) -> ModelTag:
+    """The tag of templates made by the pinned embedder under ``vision``'s options (the mirrored crop and
+    the grey crop change the vectors)."""
     from edged.models import PINNED
 
-    return ModelTag("fr_feature", PINNED["fr_feature.onnx"][:16] + ("+flip" if flip else ""))
+    options = ("+flip" if vision.flip_embedding else "") + ("+grey" if vision.grey_embedding else "")
+    return ModelTag("fr_feature", PINNED["fr_feature.onnx"][:16] + options)
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -123,7 +126,7 @@ class Gallery:
     @classmethod
     def from_config(cls, cfg: EdgedConfig) -> Gallery:
         """The daemon's gallery: identity settings, templates of the configured embedder."""
-        return cls.open(cfg.identity, embedder_tag(cfg.vision.flip_embedding))
+        return cls.open(cfg.identity, embedder_tag(cfg.vision))
 
     def close(self) -> None:
         self.store.close()

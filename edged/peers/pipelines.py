@@ -163,7 +163,7 @@ class MtcnnPipeline(Pipeline):
     def __init__(self, s: Settings):
         self.mtcnn = Mtcnn(s.peers_dir, threads=s.threads, min_face=SMALLEST_FACE_PX)
         engine = create_engine(verified_path(s.models_dir, "fr_feature.onnx"), engine_config(s.threads))
-        self.embedder = Embedder(engine, flip=s.vision.flip_embedding)
+        self.embedder = Embedder(engine, flip=s.vision.flip_embedding, grey=s.vision.grey_embedding)
         self.match_threshold = s.vision.match_threshold
 
     def detect(self, bgr: np.ndarray) -> list[Detection]:

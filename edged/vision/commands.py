@@ -106,10 +106,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_lfw(args: argparse.Namespace) -> int:
-    from edged.vision.lfw_run import run_lfw
+    from edged.vision.lfw_run import run_lfw, run_lfw_view1
 
+    if args.view == 1 and (args.mask_probe or args.folds != 10):
+        return _fail(
+            "--view 1 has one fixed split (pairsDevTrain → pairsDevTest): no --folds or --mask-probe"
+        )
     cfg = _config(args)
     pipeline = make_pipeline(cfg)
+    if args.view == 1:
+        result = run_lfw_view1(pipeline, Path(args.data))
+        if args.json:
+            print(json.dumps(result))
+        else:
+            print(
+                f"LFW View 1 (development): {result['pairs']} test pairs, threshold "
+                f"{result['threshold']:.4f} from {result['train_pairs']} training pairs: accuracy "
+                f"{100 * result['accuracy']:.2f} % ({result['errors']} errors); {result['missed']} face(s) "
+                f"missed; pairs skipped (image not in the folder): {result['skipped_pairs']}"
+            )
+        return 0
     if args.mask_probe:
         from edged.vision.lfw_mask_probe import run_mask_probe
 
@@ -226,8 +242,17 @@ def register(sub: Sub, groups: dict[str, Sub]) -> None:
     p.add_argument("file")
     p.set_defaults(func=cmd_check_config)
 
-    p = groups["eval"].add_parser("lfw", help="LFW View 2, 10-fold protocol")
+    p = groups["eval"].add_parser(
+        "lfw", help="LFW View 2, 10-fold protocol (or View 1, the development view)"
+    )
     p.add_argument("--data", required=True, help="LFW folder holding pairs.txt and lfw-deepfunneled/")
+    p.add_argument(
+        "--view",
+        type=int,
+        default=2,
+        choices=(1, 2),
+        help="2: the 10-fold benchmark (default); 1: threshold on pairsDevTrain, scored on pairsDevTest",
+    )
     p.add_argument("--folds", type=int, default=10, choices=range(1, 11), metavar="N")
     p.add_argument(
         "--mask-probe", action="store_true", help="second image of every pair wears a synthetic mask"

@@ -88,6 +88,11 @@ class VisionConfig(StrictModel):
     flip_embedding: bool = Field(
         True, description="also embed the mirrored crop and average: steadier matches for ~1.6x embedder time"
     )
+    grey_embedding: bool = Field(
+        True,
+        description="embed the aligned crop's luma only (in all three channels): a colour cast between an "
+        "enrolment photo and the gate camera does not move the vector; same cost",
+    )
 
 
 class ModelsConfig(StrictModel):

@@ -8,8 +8,13 @@ import numpy as np
 from edged.vision.engines import Engine
 
 
-def preprocess(aligned_bgr: list[np.ndarray], flip: bool) -> np.ndarray:
-    rgb = np.stack([cv2.cvtColor(a, cv2.COLOR_BGR2RGB) for a in aligned_bgr])
+def preprocess(aligned_bgr: list[np.ndarray], flip: bool, grey: bool) -> np.ndarray:
+    """NCHW float input; ``grey`` puts the crop's luma in all three channels."""
+    if grey:
+        luma = np.stack([cv2.cvtColor(a, cv2.COLOR_BGR2GRAY) for a in aligned_bgr])
+        rgb = np.repeat(luma[..., None], 3, axis=-1)
+    else:
+        rgb = np.stack([cv2.cvtColor(a, cv2.COLOR_BGR2RGB) for a in aligned_bgr])
     if flip:
         rgb = np.concatenate([rgb, rgb[:, :, ::-1]])
     x = (rgb.astype(np.float32) - 127.0) / 128.0
@@ -22,18 +27,22 @@ def l2_normalise(v: np.ndarray) -> np.ndarray:
 
 
 class Embedder:
-    """``flip=True`` adds the mirrored crop and sums both embeddings (one batch, ~1.6× the time, steadier)."""
+    """``flip=True`` adds the mirrored crop and sums both embeddings (one batch, ~1.6× the time, steadier).
+    ``grey=True`` embeds the crop's luma only: a colour cast between an enrolment photo and the gate camera
+    then does not move the vector (docs/identity.md, "Grey embedding")."""
 
     dim = 512
 
-    def __init__(self, engine: Engine, flip: bool = True):
+    def __init__(self, engine: Engine, flip: bool = True, grey: bool = True):
         self.engine = engine
         self.flip = flip
+        self.grey = grey
 
     def embed(self, aligned_bgr: list[np.ndarray]) -> np.ndarray:
         if not aligned_bgr:
             return np.zeros((0, self.dim), np.float32)
-        return combine(self.engine.infer(preprocess(aligned_bgr, self.flip))[0], len(aligned_bgr), self.flip)
+        out = self.engine.infer(preprocess(aligned_bgr, self.flip, self.grey))[0]
+        return combine(out, len(aligned_bgr), self.flip)
 
 
 def combine(out: np.ndarray, n: int, flip: bool) -> np.ndarray:

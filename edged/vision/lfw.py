@@ -1,4 +1,4 @@
-"""LFW View 2: the pairs file and the standard 10-fold protocol.
+"""LFW View 2: the pairs file and the standard 10-fold protocol; and View 1, the development view.
 
 Accuracy: for each test fold, the threshold that maximises accuracy on the other nine folds is applied
 to the test fold; we report the mean and standard deviation over the test folds. TAR at FAR: over all
@@ -61,6 +61,37 @@ def read_pairs(data_dir: Path) -> list[Pair]:
             raise LfwError(f"{path}:{i}: expected 3 or 4 fields, got {len(parts)}")
     if len(pairs) != n_folds * 2 * per:
         raise LfwError(f"{path}: expected {n_folds * 2 * per} pairs, found {len(pairs)}")
+    return pairs
+
+
+DEV_FILES = ("pairsDevTrain.txt", "pairsDevTest.txt")
+
+
+def read_dev_pairs(data_dir: Path, name: str) -> list[Pair]:
+    """One View 1 file: ``<n>``, then n same-person pairs, then n different-person pairs (fold 0)."""
+    path = Path(data_dir) / name
+    try:
+        lines = [line.split() for line in path.read_text().splitlines()]
+    except OSError as exc:
+        raise LfwError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        per = int(lines[0][0])
+    except (IndexError, ValueError):
+        raise LfwError(f"{path}:1: expected '<pairs per class>'") from None
+    pairs: list[Pair] = []
+    for i, parts in enumerate(lines[1:], start=2):
+        if len(parts) == 3 and len(pairs) < per:
+            a, b = _image(data_dir, parts[0], parts[1]), _image(data_dir, parts[0], parts[2])
+            pairs.append(Pair(a, b, True, 0))
+        elif len(parts) == 4 and len(pairs) >= per:
+            a, b = _image(data_dir, parts[0], parts[1]), _image(data_dir, parts[2], parts[3])
+            pairs.append(Pair(a, b, False, 0))
+        elif parts:
+            raise LfwError(
+                f"{path}:{i}: expected {per} same pairs (3 fields) then {per} different (4 fields)"
+            )
+    if len(pairs) != 2 * per:
+        raise LfwError(f"{path}: expected {2 * per} pairs, found {len(pairs)}")
     return pairs
 
 

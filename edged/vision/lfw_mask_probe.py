@@ -41,7 +41,12 @@ def _person(key: str) -> str:
 
 
 def train_head(
-    keys: list[str], cache: ProbeCache, start: dict[str, np.ndarray], settings: HeadSettings | None = None
+    keys: list[str],
+    cache: ProbeCache,
+    start: dict[str, np.ndarray],
+    settings: HeadSettings | None = None,
+    *,
+    grey: bool,
 ) -> MaskedHead:
     """Train on every masked variant of every image in ``keys``, with the unmasked embedding of the same
     image as its target; other images of the same person in a batch count as positives too."""
@@ -55,7 +60,7 @@ def train_head(
                 targets.append(plain.emb)
                 people.append(_person(k))
     index = {p: i for i, p in enumerate(sorted(set(people)))}
-    head = MaskedHead(start, settings)
+    head = MaskedHead(start, settings, grey=grey)
     head.fit(np.stack(feats).astype(np.float32), np.stack(targets), np.array([index[p] for p in people]))
     return head
 
@@ -134,7 +139,7 @@ def run_mask_probe(
     pairs = [p for p in all_pairs if p.fold in needed]
     keys = [(str(p.a.relative_to(data_dir)), str(p.b.relative_to(data_dir))) for p in pairs]
     t0 = time.perf_counter()
-    features = FeatureEmbedder(pipeline.models_dir, flip=pipeline.embedder.flip)
+    features = FeatureEmbedder(pipeline.models_dir, flip=pipeline.embedder.flip, grey=pipeline.embedder.grey)
     cache = build(pipeline, features, data_dir, sorted({p.a for p in pairs} | {p.b for p in pairs}))
     embed_s = time.perf_counter() - t0
     start = embedder_params(onnx.load(str(verified_path(pipeline.models_dir, "fr_feature.onnx"))))
@@ -161,7 +166,7 @@ def run_mask_probe(
             {_person(x) for x in train_keys}
             & {_person(x) for (a, b), f in zip(keys, fold_of, strict=True) if f == k for x in (a, b)}
         ), "test fold people in training"
-        head = train_head(train_keys, cache, start, settings)
+        head = train_head(train_keys, cache, start, settings, grey=pipeline.embedder.grey)
         cal, test = np.flatnonzero(fold_of == calib), np.flatnonzero(fold_of == k)
         test_pairs = [keys[i] for i in test]
         t_masked = best_threshold(

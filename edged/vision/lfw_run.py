@@ -10,7 +10,7 @@ import numpy as np
 
 from edged.vision.faces import Face
 from edged.vision.image_io import ImageError, load_image
-from edged.vision.lfw import Pair, evaluate, read_pairs
+from edged.vision.lfw import DEV_FILES, LfwError, Pair, best_threshold, evaluate, read_dev_pairs, read_pairs
 from edged.vision.pipeline import FacePipeline
 
 RETRY_SCORE = 0.3  # a second, more permissive detection pass before a face counts as missed
@@ -103,3 +103,34 @@ def run_lfw(pipeline: FacePipeline, data_dir: Path, folds: int = 10) -> dict:
         }
     )
     return result
+
+
+def run_lfw_view1(pipeline: FacePipeline, data_dir: Path) -> dict:
+    """View 1, LFW's development view: the threshold that maximises accuracy on pairsDevTrain is applied to
+    pairsDevTest. Pairs whose image files are not in ``data_dir`` are skipped and counted (a copy of LFW
+    made for View 2 lacks some View 1 images); a face not found still scores as a non-match."""
+    train_all, test_all = (read_dev_pairs(data_dir, name) for name in DEV_FILES)
+    train = [p for p in train_all if p.a.exists() and p.b.exists()]
+    test = [p for p in test_all if p.a.exists() and p.b.exists()]
+    if not train or not test:
+        raise LfwError(f"{data_dir}: no View 1 pair has both of its images in lfw-deepfunneled/")
+    paths = sorted({p.a for p in train + test} | {p.b for p in train + test})
+    t0 = time.perf_counter()
+    emb = embed_paths(pipeline, paths)
+    elapsed = time.perf_counter() - t0
+    threshold = best_threshold(pair_scores(train, emb), np.array([p.same for p in train]))
+    same = np.array([p.same for p in test])
+    correct = (pair_scores(test, emb) >= threshold) == same
+    return {
+        "view": 1,
+        "accuracy": float(correct.mean()),
+        "errors": int((~correct).sum()),
+        "threshold": threshold,
+        "threshold_source": DEV_FILES[0],
+        "pairs": len(test),
+        "train_pairs": len(train),
+        "skipped_pairs": {DEV_FILES[0]: len(train_all) - len(train), DEV_FILES[1]: len(test_all) - len(test)},
+        "images": len(paths),
+        "missed": sum(1 for k in paths if emb[k] is None),
+        "images_per_second": len(paths) / elapsed if elapsed > 0 else 0.0,
+    }

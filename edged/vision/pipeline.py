@@ -66,7 +66,9 @@ class FacePipeline:
 
         self.detector = FaceDetector(load("fr_detect.onnx"), self.config.detector)
         self.landmarks = LandmarkModel(load("fr_landmark.onnx"), mirror=self.config.mirror_landmarks)
-        self.embedder = Embedder(load("fr_feature.onnx"), flip=self.config.flip_embedding)
+        self.embedder = Embedder(
+            load("fr_feature.onnx"), flip=self.config.flip_embedding, grey=self.config.grey_embedding
+        )
         self.liveness = LivenessModel(load("fr_liveness.onnx"))
         self.mask_classifier = mask_classifier
         self.masked_embedder = masked_embedder  # the embedder with the masked-face head (masked/head.py)

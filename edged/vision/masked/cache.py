@@ -103,7 +103,8 @@ def cache_dir() -> Path:
 def fingerprint(pipeline: FacePipeline) -> str:
     h = hashlib.sha256()
     for part in (
-        f"format={FORMAT} flip={pipeline.embedder.flip} mirror={pipeline.landmarks.mirror} "
+        f"format={FORMAT} flip={pipeline.embedder.flip} grey={pipeline.embedder.grey} "
+        f"mirror={pipeline.landmarks.mirror} "
         f"variants={VARIANTS} feature={FEATURE}",
         *(Path(str(m.__file__)).read_text() for m in (draw, align, landmarks)),
         repr(pipeline.detector.config),

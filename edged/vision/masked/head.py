@@ -85,9 +85,14 @@ def _flat_shape(key: str) -> tuple[int, ...]:
 
 
 class MaskedHead:
-    def __init__(self, params: dict[str, np.ndarray], settings: HeadSettings | None = None):
+    """``grey``: the crops it was trained on were grey (``Embedder.grey``); it is served the same way."""
+
+    def __init__(
+        self, params: dict[str, np.ndarray], settings: HeadSettings | None = None, *, grey: bool = True
+    ):
         self.params = {k: np.asarray(v, np.float32).copy() for k, v in params.items()}
         self.settings = settings or HeadSettings()
+        self.grey = grey
 
     # inference -----------------------------------------------------------------------------------------
     def forward(self, features: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
@@ -108,7 +113,7 @@ class MaskedHead:
 
     # storage -------------------------------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        np.savez(path, **self.params)
+        np.savez(path, grey=np.array(self.grey), **self.params)
 
     @classmethod
     def load(cls, path: Path) -> MaskedHead:
@@ -116,7 +121,8 @@ class MaskedHead:
             missing = set(INITIALIZERS) - set(z.files)
             if missing:
                 raise ValueError(f"{path}: not a masked head (missing {sorted(missing)})")
-            return cls({k: z[k] for k in INITIALIZERS})
+            grey = bool(z["grey"]) if "grey" in z.files else False  # heads before the flag saw colour
+            return cls({k: z[k] for k in INITIALIZERS}, grey=grey)
 
     def apply_to(self, model: onnx.ModelProto) -> onnx.ModelProto:
         """A copy of the embedder graph with this head's weights in place of its last layers."""
@@ -202,7 +208,7 @@ class FeatureEmbedder:
     """The verified embedder under ONNX Runtime with ``FEATURE`` as a second output: what the masked-probe
     benchmark and the head's training read. Not used at the gate (there the head runs inside the graph)."""
 
-    def __init__(self, models_dir: Path, *, flip: bool = True, threads: int = 2):
+    def __init__(self, models_dir: Path, *, flip: bool = True, grey: bool = True, threads: int = 2):
         import onnxruntime as ort
 
         from edged.models import verified_path
@@ -216,13 +222,14 @@ class FeatureEmbedder:
         )
         self._input = self._session.get_inputs()[0].name
         self.flip = flip
+        self.grey = grey
 
     def embed_with_features(self, aligned_bgr: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(N, 512) unit embeddings exactly as ``Embedder.embed``, and (N, 2, 128, 49) feature maps."""
         from edged.vision.embedder import combine, preprocess
 
         n = len(aligned_bgr)
-        out, fmap = self._session.run(None, {self._input: preprocess(aligned_bgr, True)})
+        out, fmap = self._session.run(None, {self._input: preprocess(aligned_bgr, True, self.grey)})
         fmap = fmap.reshape(2 * n, CHANNELS, POSITIONS)
         return combine(out if self.flip else out[:n], n, self.flip), np.stack([fmap[:n], fmap[n:]], axis=1)
 
@@ -253,19 +260,21 @@ def masked_embedder_bytes(models_dir: Path, head: MaskedHead) -> bytes:
 def open_masked_embedder(
     models_dir: Path, engine_cfg: EngineConfig, *, flip: bool = True, head_path: Path = HEAD_PATH
 ) -> Embedder:
-    """The embedder for masked faces on the configured engine. The head is checked against the sha256 in
-    its card; the graph is written to a private temporary file only while the engine loads it (engines
-    build from files), named after the embedder so the engine reports it as such."""
+    """The embedder for masked faces on the configured engine, fed crops in the colour mode the head was
+    trained on. The head is checked against the sha256 in its card; the graph is written to a private
+    temporary file only while the engine loads it (engines build from files), named after the embedder so
+    the engine reports it as such."""
     import tempfile
 
     from edged.vision.embedder import Embedder
     from edged.vision.engines import create_engine
 
-    data = masked_embedder_bytes(models_dir, verified_head(head_path))
+    head = verified_head(head_path)
+    data = masked_embedder_bytes(models_dir, head)
     with tempfile.TemporaryDirectory(prefix="edged-masked-") as tmp:
         path = Path(tmp) / f"{MASKED_EMBEDDER}.onnx"
         path.write_bytes(data)
-        return Embedder(create_engine(path, engine_cfg), flip=flip)
+        return Embedder(create_engine(path, engine_cfg), flip=flip, grey=head.grey)
 
 
 def load_masked_embedder(cfg: EdgedConfig) -> Embedder | None:
@@ -284,4 +293,12 @@ def load_masked_embedder(cfg: EdgedConfig) -> Embedder | None:
         )
         return None
     models_dir = resolve_models_dir(cfg.models.dir)
-    return open_masked_embedder(models_dir, cfg.engine, flip=cfg.vision.flip_embedding)
+    embedder = open_masked_embedder(models_dir, cfg.engine, flip=cfg.vision.flip_embedding)
+    if embedder.grey != cfg.vision.grey_embedding:
+        log.warning(
+            "the masked-face head was trained on %s crops but vision.grey_embedding is %s: masked faces "
+            "are compared with templates of another kind; retrain it (scripts/train-masked-head)",
+            "grey" if embedder.grey else "colour",
+            str(cfg.vision.grey_embedding).lower(),
+        )
+    return embedder

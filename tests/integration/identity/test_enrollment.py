@@ -21,10 +21,11 @@ from edged.identity.enrollment import Enroller, EnrollmentError, reembed
 from edged.identity.gallery import Gallery, embedder_tag
 from edged.identity.records import Person, utc_now
 from edged.identity.store import DuplicatePersonError, ModelTag
+from edged.vision.config import VisionConfig
 from edged.vision.pipeline import FacePipeline
 from tests.unit.identity.cli_helper import run_cli
 
-TAG = embedder_tag(True)  # the pipeline's default: mirrored crop on
+TAG = embedder_tag(VisionConfig())  # the pipeline's defaults
 
 
 @pytest.fixture(scope="module")

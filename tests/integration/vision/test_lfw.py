@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edged.cli import main
-from edged.vision.lfw import best_threshold, evaluate, read_pairs, tar_at_far
+from edged.vision.lfw import LfwError, best_threshold, evaluate, read_dev_pairs, read_pairs, tar_at_far
 
 
 def test_fold_one_accuracy_floor(
@@ -48,3 +48,34 @@ def test_protocol_arithmetic() -> None:
         evaluate(scores[folds == 0], same[folds == 0], folds[folds == 0])
     first = evaluate(scores, same, folds, test_folds=[0])
     assert first["fold_accuracy"] == [out["fold_accuracy"][0]]
+
+
+def test_view_one_scores_the_dev_test_pairs_on_the_dev_train_threshold(
+    shared_data: Path, models_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["eval", "lfw", "--view", "1", "--data", str(shared_data / "lfw"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    # the shared copy holds View 2's images only: 1,250 of 2,200 training and 581 of 1,000 test pairs
+    assert result["train_pairs"] == 1250 and result["pairs"] == 581
+    assert result["skipped_pairs"] == {"pairsDevTrain.txt": 950, "pairsDevTest.txt": 419}
+    assert result["missed"] == 0
+    assert result["errors"] == round((1 - result["accuracy"]) * result["pairs"])
+    assert result["accuracy"] >= 0.985
+
+
+def test_dev_pairs_files_are_read_same_then_different(tmp_path: Path) -> None:
+    (tmp_path / "pairsDevTest.txt").write_text("2\nA\t1\t2\nB\t1\t3\nA\t1\tB\t2\nC\t4\tD\t1\n")
+    pairs = read_dev_pairs(tmp_path, "pairsDevTest.txt")
+    assert [p.same for p in pairs] == [True, True, False, False]
+    assert pairs[2].b == tmp_path / "lfw-deepfunneled" / "B" / "B_0002.jpg"
+    (tmp_path / "bad.txt").write_text("2\nA\t1\t2\nA\t1\tB\t2\nB\t1\t3\nC\t4\tD\t1\n")
+    with pytest.raises(LfwError, match=r"bad.txt:3: expected 2 same pairs"):
+        read_dev_pairs(tmp_path, "bad.txt")
+    (tmp_path / "short.txt").write_text("2\nA\t1\t2\nB\t1\t3\nA\t1\tB\t2\n")
+    with pytest.raises(LfwError, match="expected 4 pairs, found 3"):
+        read_dev_pairs(tmp_path, "short.txt")
+
+
+def test_view_one_takes_no_folds_or_mask_probe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "lfw", "--view", "1", "--mask-probe", "--data", str(tmp_path)]) == 1
+    assert "--view 1 has one fixed split" in capsys.readouterr().err

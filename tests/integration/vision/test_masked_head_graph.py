@@ -102,3 +102,21 @@ def test_face_json_says_which_embedder_made_the_embedding(pipeline: FacePipeline
     face = pipeline.analyse(photo, liveness=False)[0]
     assert face.to_json()["embedded_by"] == "embedder"
     assert "embedded_by" not in pipeline.analyse(photo, embed=False, liveness=False)[0].to_json()
+
+
+def test_the_head_is_fed_its_own_colour_mode_and_a_mismatch_is_logged(
+    models_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from edged.config.schema import EdgedConfig
+    from edged.vision.masked import head as head_module
+
+    shipped_grey = MaskedHead.load(HEAD_PATH).grey
+    for grey in (shipped_grey, not shipped_grey):
+        cfg = EdgedConfig.model_validate(
+            {"models": {"dir": str(models_dir)}, "vision": {"grey_embedding": grey}}
+        )
+        caplog.clear()
+        with caplog.at_level("WARNING", logger=head_module.__name__):
+            embedder = head_module.load_masked_embedder(cfg)
+        assert embedder is not None and embedder.grey is shipped_grey
+        assert ("retrain it" in caplog.text) is (grey is not shipped_grey)

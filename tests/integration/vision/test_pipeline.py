@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from edged.cli import main
+from edged.models import verified_path
+from edged.vision.config import OnnxRuntimeEngineConfig
 from edged.vision.engines.prepare import flush_denormals, prepared_model_bytes, split_prelu
 from edged.vision.image_io import ImageError, load_image
 from edged.vision.pipeline import FacePipeline
@@ -55,6 +57,27 @@ def test_same_person_scores_higher_than_others(pipeline: FacePipeline, lfw: Path
     other = emb(photo(lfw, "Aaron_Eckhart"))
     assert float(gore1 @ gore2) > 0.45
     assert float(gore1 @ other) < 0.25
+
+
+def test_grey_embedding_sees_only_the_luma(models_dir: Path, pipeline: FacePipeline, lfw: Path) -> None:
+    from edged.vision.embedder import Embedder
+    from edged.vision.engines.onnxruntime_engine import OnnxRuntimeEngine
+
+    colour = Embedder(
+        OnnxRuntimeEngine(verified_path(models_dir, "fr_feature.onnx"), OnnxRuntimeEngineConfig()), grey=False
+    )
+    assert pipeline.embedder.grey  # the default
+    for name, i in (("Aaron_Eckhart", 1), ("Al_Gore", 2), ("Angelina_Jolie", 1)):
+        aligned = pipeline.analyse(load_image(photo(lfw, name, i)), liveness=False)[0].aligned
+        assert aligned is not None
+        as_grey = cv2.cvtColor(cv2.cvtColor(aligned, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        # a warm white balance: red up 15 %, blue down 15 %, as between a phone photo and a gate camera
+        cast = np.clip(aligned * np.array([0.85, 1.0, 1.15]), 0, 255).astype(np.uint8)
+        grey_emb = pipeline.embedder.embed([aligned, as_grey, cast])
+        colour_emb = colour.embed([aligned, as_grey, cast])
+        assert float(grey_emb[0] @ grey_emb[1]) > 0.9999  # the colour is not seen at all
+        assert float(colour_emb[0] @ colour_emb[1]) < 0.999  # the colour embedder sees it
+        assert float(grey_emb[0] @ grey_emb[2]) > float(colour_emb[0] @ colour_emb[2])
 
 
 def test_batch_of_faces_equals_one_by_one(pipeline: FacePipeline, lfw: Path) -> None:

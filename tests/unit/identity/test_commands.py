@@ -8,6 +8,7 @@ import pytest
 
 from edged.identity.config import IdentityConfig
 from edged.identity.gallery import Gallery, embedder_tag
+from edged.vision.config import VisionConfig
 from tests.unit.identity.cli_helper import run_cli
 from tests.unit.identity.conftest import person, templates, unit_vectors
 
@@ -55,7 +56,7 @@ def test_list_and_erase_with_receipt(
     cfg = IdentityConfig.model_validate(
         {"database": str(tmp_path / "gallery.db"), "template_key": {"file": str(key_file)}}
     )
-    with Gallery.open(cfg, embedder_tag(True)) as g:
+    with Gallery.open(cfg, embedder_tag(VisionConfig())) as g:
         g.add(person("alice", credential="42"), templates(unit_vectors(2)))
         g.add(person("bob"), templates(unit_vectors(1, seed=1)))
     assert run_cli(["gallery", "list", "-c", str(config), "--json"]) == 0

@@ -12,6 +12,7 @@ from edged.identity.crypto import Cipher, TemplateKeyError, load_key, write_new_
 from edged.identity.gallery import Gallery, embedder_tag
 from edged.identity.records import NewTemplate
 from edged.identity.store import GalleryStore, ModelTag
+from edged.vision.config import VisionConfig
 from tests.unit.identity.conftest import MODEL, person, templates, unit_vectors
 
 
@@ -166,9 +167,14 @@ def test_invalid_embeddings_are_refused(identity_config: IdentityConfig) -> None
         assert g.person("zero") is None and g.person("short") is None and len(g) == 0
 
 
-def test_embedder_tag_follows_the_mirrored_crop_option() -> None:
-    assert embedder_tag(True) != embedder_tag(False)
-    assert embedder_tag(True).model_id == "fr_feature"
+def test_embedder_tag_follows_the_mirrored_and_grey_crop_options() -> None:
+    tags = {
+        embedder_tag(VisionConfig(flip_embedding=flip, grey_embedding=grey))
+        for flip in (True, False)
+        for grey in (True, False)
+    }
+    assert len(tags) == 4
+    assert {t.model_id for t in tags} == {"fr_feature"}
 
 
 def test_store_direct_use_matches_gallery(identity_config: IdentityConfig) -> None:

@@ -136,11 +136,18 @@ def test_training_finds_the_identity_under_the_mask() -> None:
 
 def test_save_and_load_give_the_same_outputs(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
-    head = MaskedHead(_random_params(rng))
-    head.save(tmp_path / "h.npz")
-    other = MaskedHead.load(tmp_path / "h.npz")
     x = rng.standard_normal((2, 2, CHANNELS, POSITIONS)).astype(np.float32)
-    assert np.allclose(head.embed(x), other.embed(x))
+    for grey in (True, False):
+        head = MaskedHead(_random_params(rng), grey=grey)
+        head.save(tmp_path / "h.npz")
+        other = MaskedHead.load(tmp_path / "h.npz")
+        assert np.allclose(head.embed(x), other.embed(x))
+        assert other.grey is grey
+
+
+def test_a_head_saved_before_the_grey_flag_loads_as_a_colour_head(tmp_path: Path) -> None:
+    np.savez(tmp_path / "old.npz", **_random_params(np.random.default_rng(6)))
+    assert MaskedHead.load(tmp_path / "old.npz").grey is False
 
 
 def test_a_file_that_is_not_a_head_is_refused(tmp_path: Path) -> None:
