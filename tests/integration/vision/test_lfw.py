@@ -1,4 +1,5 @@
-"""LFW View 2, fold 1 in full (600 pairs), through the CLI's JSON; its threshold comes from folds 2-10."""
+"""LFW View 2, fold 1 in full (600 pairs), through the CLI's JSON; its threshold comes from folds 2-10.
+And View 1, the development view, on the pairs whose images the shared copy holds."""
 
 from __future__ import annotations
 
