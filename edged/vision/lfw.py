@@ -33,6 +33,15 @@ def _image(root: Path, name: str, index: str) -> Path:
     return root / "lfw-deepfunneled" / name / f"{name}_{int(index):04d}.jpg"
 
 
+def _pair(data_dir: Path, parts: list[str], fold: int) -> Pair | None:
+    """``Name i j`` (same person) or ``Name1 i Name2 j`` (different); ``None`` for any other field count."""
+    if len(parts) == 3:
+        return Pair(_image(data_dir, parts[0], parts[1]), _image(data_dir, parts[0], parts[2]), True, fold)
+    if len(parts) == 4:
+        return Pair(_image(data_dir, parts[0], parts[1]), _image(data_dir, parts[2], parts[3]), False, fold)
+    return None
+
+
 def read_pairs(data_dir: Path) -> list[Pair]:
     path = Path(data_dir) / "pairs.txt"
     try:
@@ -48,17 +57,10 @@ def read_pairs(data_dir: Path) -> list[Pair]:
         parts = line.split()
         if not parts:
             continue
-        fold = (len(pairs)) // (2 * per)
-        if len(parts) == 3:
-            pairs.append(
-                Pair(_image(data_dir, parts[0], parts[1]), _image(data_dir, parts[0], parts[2]), True, fold)
-            )
-        elif len(parts) == 4:
-            pairs.append(
-                Pair(_image(data_dir, parts[0], parts[1]), _image(data_dir, parts[2], parts[3]), False, fold)
-            )
-        else:
+        pair = _pair(data_dir, parts, len(pairs) // (2 * per))
+        if pair is None:
             raise LfwError(f"{path}:{i}: expected 3 or 4 fields, got {len(parts)}")
+        pairs.append(pair)
     if len(pairs) != n_folds * 2 * per:
         raise LfwError(f"{path}: expected {n_folds * 2 * per} pairs, found {len(pairs)}")
     return pairs
@@ -80,16 +82,14 @@ def read_dev_pairs(data_dir: Path, name: str) -> list[Pair]:
         raise LfwError(f"{path}:1: expected '<pairs per class>'") from None
     pairs: list[Pair] = []
     for i, parts in enumerate(lines[1:], start=2):
-        if len(parts) == 3 and len(pairs) < per:
-            a, b = _image(data_dir, parts[0], parts[1]), _image(data_dir, parts[0], parts[2])
-            pairs.append(Pair(a, b, True, 0))
-        elif len(parts) == 4 and len(pairs) >= per:
-            a, b = _image(data_dir, parts[0], parts[1]), _image(data_dir, parts[2], parts[3])
-            pairs.append(Pair(a, b, False, 0))
-        elif parts:
+        if not parts:
+            continue
+        pair = _pair(data_dir, parts, 0)
+        if pair is None or pair.same != (len(pairs) < per):
             raise LfwError(
                 f"{path}:{i}: expected {per} same pairs (3 fields) then {per} different (4 fields)"
             )
+        pairs.append(pair)
     if len(pairs) != 2 * per:
         raise LfwError(f"{path}: expected {2 * per} pairs, found {len(pairs)}")
     return pairs

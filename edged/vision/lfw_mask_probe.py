@@ -27,7 +27,7 @@ from edged.vision.lfw_run import find_face
 from edged.vision.mask import MaskClassifier, classifier_crop
 from edged.vision.masked.cache import VARIANTS, ProbeCache, build
 from edged.vision.masked.draw import draw_mask, style_for
-from edged.vision.masked.head import FeatureEmbedder, HeadSettings, MaskedHead, embedder_params
+from edged.vision.masked.head import HeadSettings, MaskedHead, embedder_params
 from edged.vision.pipeline import MASKED_STATES, FacePipeline
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,6 @@ def train_head(
     cache: ProbeCache,
     start: dict[str, np.ndarray],
     settings: HeadSettings | None = None,
-    *,
-    grey: bool,
 ) -> MaskedHead:
     """Train on every masked variant of every image in ``keys``, with the unmasked embedding of the same
     image as its target; other images of the same person in a batch count as positives too."""
@@ -60,7 +58,7 @@ def train_head(
                 targets.append(plain.emb)
                 people.append(_person(k))
     index = {p: i for i, p in enumerate(sorted(set(people)))}
-    head = MaskedHead(start, settings, grey=grey)
+    head = MaskedHead(start, settings, grey=cache.grey)
     head.fit(np.stack(feats).astype(np.float32), np.stack(targets), np.array([index[p] for p in people]))
     return head
 
@@ -139,8 +137,7 @@ def run_mask_probe(
     pairs = [p for p in all_pairs if p.fold in needed]
     keys = [(str(p.a.relative_to(data_dir)), str(p.b.relative_to(data_dir))) for p in pairs]
     t0 = time.perf_counter()
-    features = FeatureEmbedder(pipeline.models_dir, flip=pipeline.embedder.flip, grey=pipeline.embedder.grey)
-    cache = build(pipeline, features, data_dir, sorted({p.a for p in pairs} | {p.b for p in pairs}))
+    cache = build(pipeline, data_dir, sorted({p.a for p in pairs} | {p.b for p in pairs}))
     embed_s = time.perf_counter() - t0
     start = embedder_params(onnx.load(str(verified_path(pipeline.models_dir, "fr_feature.onnx"))))
     same = np.array([p.same for p in pairs])
@@ -166,7 +163,7 @@ def run_mask_probe(
             {_person(x) for x in train_keys}
             & {_person(x) for (a, b), f in zip(keys, fold_of, strict=True) if f == k for x in (a, b)}
         ), "test fold people in training"
-        head = train_head(train_keys, cache, start, settings, grey=pipeline.embedder.grey)
+        head = train_head(train_keys, cache, start, settings)
         cal, test = np.flatnonzero(fold_of == calib), np.flatnonzero(fold_of == k)
         test_pairs = [keys[i] for i in test]
         t_masked = best_threshold(

@@ -94,6 +94,7 @@ class Store:
 class ProbeCache:
     plain: dict[str, CachedFace | None]  # key → the image as it is (None: no face)
     masked: dict[int, dict[str, CachedFace | None]]  # variant → key → the image wearing that mask
+    grey: bool  # the embedder saw grey crops (``Embedder.grey``); a head trained on this cache is served so
 
 
 def cache_dir() -> Path:
@@ -115,14 +116,15 @@ def fingerprint(pipeline: FacePipeline) -> str:
     return h.hexdigest()[:16]
 
 
-def build(pipeline: FacePipeline, features: FeatureEmbedder, data_dir: Path, paths: list[Path]) -> ProbeCache:
-    """Every image in ``paths`` plain and in every mask variant: read from the cache, the rest computed."""
+def build(pipeline: FacePipeline, data_dir: Path, paths: list[Path]) -> ProbeCache:
+    """Every image in ``paths`` plain and in every mask variant: read from the cache, the rest computed
+    with the pipeline's embedder options (those the cache file's name is keyed on)."""
     stem = fingerprint(pipeline)
     stores = {what: Store.open(cache_dir() / f"{stem}-{what}.npz", f) for what, f in STORES.items()}
     keyed = [(p, str(p.relative_to(data_dir))) for p in paths]
     known = set.intersection(*(set(s.keys) for s in stores.values()))
 
-    def one(path: Path, key: str) -> None:
+    def one(path: Path, key: str, features: FeatureEmbedder) -> None:
         try:
             bgr = load_image(path)
         except ImageError as exc:
@@ -152,16 +154,19 @@ def build(pipeline: FacePipeline, features: FeatureEmbedder, data_dir: Path, pat
                 store.add(key, False, {})
 
     todo = [(p, k) for p, k in keyed if k not in known]
-    for i, (path, key) in enumerate(todo):
-        if i % SAVE_EVERY == 0 and i:
-            log.info("masked-probe cache: %d / %d images", i, len(todo))
-            for store in stores.values():
-                store.save()
-        one(path, key)
     if todo:
+        features = FeatureEmbedder(
+            pipeline.models_dir, flip=pipeline.embedder.flip, grey=pipeline.embedder.grey
+        )
+        for i, (path, key) in enumerate(todo):
+            if i % SAVE_EVERY == 0 and i:
+                log.info("masked-probe cache: %d / %d images", i, len(todo))
+                for store in stores.values():
+                    store.save()
+            one(path, key, features)
         for store in stores.values():
             store.save()
     rows = {what: {k: r for r, k in enumerate(store.keys)} for what, store in stores.items()}
     plain = {k: stores["plain"].face(k, rows["plain"][k]) for _, k in keyed}
     masked = {v: {k: stores[f"masked{v}"].face(k, rows[f"masked{v}"][k]) for _, k in keyed} for v in VARIANTS}
-    return ProbeCache(plain, masked)
+    return ProbeCache(plain, masked, grey=pipeline.embedder.grey)
