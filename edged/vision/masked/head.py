@@ -10,9 +10,10 @@ weights change, the trained head is written back into a copy of the embedder's O
 compared with the same (unmasked) templates, against the masked threshold.
 
 Training is a contrastive (InfoNCE) loss: a masked face must be closer to the unmasked embeddings of its
-own person than to any other person's in the batch (masked impostors look alike; this pushes them apart),
-plus weight decay towards the embedder's own weights. Plain numpy (forward, backward, Adam), so the
-per-fold training runs inside ``edged eval lfw --mask-probe`` with no training framework.
+own person than to those of every other person in the training set (masked impostors look alike; this
+pushes them apart; the unmasked embeddings are fixed, so all of them serve as negatives at every step, not
+only the batch's), plus weight decay towards the embedder's own weights. Plain numpy (forward, backward,
+Adam), so the per-fold training runs inside ``edged eval lfw --mask-probe`` with no training framework.
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ INITIALIZERS: dict[str, tuple[str, tuple[int, ...]]] = {
     "wl": ("666", (DIM, DIM, 1, 1)),
     "bl": ("667", (DIM,)),
 }
+
+
+@dataclass
+class Bank:
+    """The unmasked embedding of every training image and its person: the negatives of each masked face."""
+
+    targets: np.ndarray  # (M, 512) unit embeddings
+    identity: np.ndarray  # (M,)
 
 
 @dataclass
@@ -139,6 +148,8 @@ class MaskedHead:
         unmasked, ``identity[i]`` its person. Returns the mean loss per epoch."""
         s = self.settings
         rng = np.random.default_rng(s.seed)
+        _, first_row = np.unique(np.asarray(targets, np.float32), axis=0, return_index=True)
+        bank = Bank(np.asarray(targets[first_row], np.float32), np.asarray(identity)[first_row])
         start = {k: v.copy() for k, v in self.params.items()}
         m1 = {k: np.zeros_like(v) for k, v in self.params.items()}
         m2 = {k: np.zeros_like(v) for k, v in self.params.items()}
@@ -149,7 +160,7 @@ class MaskedHead:
             for first in range(0, n - s.batch // 4, s.batch):
                 b = np.sort(order[first : first + s.batch])
                 x = np.asarray(features[b], np.float32)
-                loss, grads = self._loss_and_grads(x, np.asarray(targets[b], np.float32), identity[b])
+                loss, grads = self._loss_and_grads(x, np.asarray(targets[b], np.float32), identity[b], bank)
                 step += 1
                 for k, grad in grads.items():
                     grad = grad + s.weight_decay * (self.params[k] - start[k])
@@ -163,18 +174,19 @@ class MaskedHead:
         return losses
 
     def _loss_and_grads(
-        self, x: np.ndarray, u: np.ndarray, ids: np.ndarray
+        self, x: np.ndarray, u: np.ndarray, ids: np.ndarray, bank: Bank
     ) -> tuple[float, dict[str, np.ndarray]]:
+        """Two softmax sides: each masked face against every target in ``bank`` (fixed unmasked embeddings
+        of all training images: every other person is a negative, not only the batch's), and each target in
+        the batch against the batch's masked faces."""
         p = self.params
         tau = self.settings.temperature
         per_crop, (pre, hidden, pooled) = self.forward(x)
         z = per_crop.sum(axis=1)  # training uses the plain sum; the normalised sum differs negligibly
         zn, z_norm = _normalise(z)
-        logits = zn @ u.T / tau
-        positive = ids[:, None] == ids[None, :]
         n = len(x)
 
-        def side(lg: np.ndarray) -> tuple[float, np.ndarray]:
+        def side(lg: np.ndarray, positive: np.ndarray) -> tuple[float, np.ndarray]:
             """-log(share of the positives in the softmax), in log space so nothing underflows."""
             lg = lg - lg.max(axis=1, keepdims=True)
             log_all = np.log(np.exp(lg).sum(axis=1, keepdims=True))
@@ -184,9 +196,9 @@ class MaskedHead:
             loss = float((log_all - log_pos).mean())
             return loss, (np.exp(lg - log_all) - np.exp(pos_lg - log_pos)) / n
 
-        loss_r, d_rows = side(logits)
-        loss_c, d_cols = side(logits.T)
-        d_zn = ((d_rows + d_cols.T) / (2 * tau)) @ u
+        loss_r, d_rows = side(zn @ bank.targets.T / tau, ids[:, None] == bank.identity[None, :])
+        loss_c, d_cols = side(u @ zn.T / tau, ids[:, None] == ids[None, :])
+        d_zn = (d_rows @ bank.targets + d_cols.T @ u) / (2 * tau)
         d_z = (d_zn - zn * (d_zn * zn).sum(axis=1, keepdims=True)) / z_norm
         d_crop = np.repeat(d_z[:, None], x.shape[1], axis=1)
         d_pooled = d_crop @ p["wl"]

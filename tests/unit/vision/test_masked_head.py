@@ -11,7 +11,15 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edged.vision.masked.head import CHANNELS, DIM, INITIALIZERS, POSITIONS, HeadSettings, MaskedHead
+from edged.vision.masked.head import (
+    CHANNELS,
+    DIM,
+    INITIALIZERS,
+    POSITIONS,
+    Bank,
+    HeadSettings,
+    MaskedHead,
+)
 
 
 def _random_params(rng: np.random.Generator, dtype: type = np.float32) -> dict[str, np.ndarray]:
@@ -34,7 +42,10 @@ def test_gradients_match_finite_differences() -> None:
     u = rng.standard_normal((6, DIM))
     u /= np.linalg.norm(u, axis=1, keepdims=True)
     ids = np.array([0, 0, 1, 2, 3, 3])
-    _, grads = head._loss_and_grads(x, u, ids)
+    others = rng.standard_normal((4, DIM))  # bank targets of images outside the batch
+    others /= np.linalg.norm(others, axis=1, keepdims=True)
+    bank = Bank(np.vstack([u, others]), np.concatenate([ids, [3, 4, 5, 5]]))
+    _, grads = head._loss_and_grads(x, u, ids, bank)
     eps = 1e-6
     for name, index in (
         ("wc", (3, 5)),
@@ -49,11 +60,27 @@ def test_gradients_match_finite_differences() -> None:
         p = head.params[name]
         old = p[index]
         p[index] = old + eps
-        up, _ = head._loss_and_grads(x, u, ids)
+        up, _ = head._loss_and_grads(x, u, ids, bank)
         p[index] = old - eps
-        down, _ = head._loss_and_grads(x, u, ids)
+        down, _ = head._loss_and_grads(x, u, ids, bank)
         p[index] = old
         assert np.isclose(grads[name][index], (up - down) / (2 * eps), rtol=1e-3, atol=1e-8), name
+
+
+def test_every_image_in_the_bank_is_a_negative_not_only_the_batch() -> None:
+    """A stranger whose unmasked embedding sits exactly where a masked face lands raises the loss, though the
+    stranger is not in the batch."""
+    rng = np.random.default_rng(4)
+    head = MaskedHead(_random_params(rng))
+    x = rng.standard_normal((4, 2, CHANNELS, POSITIONS)).astype(np.float32)
+    u = rng.standard_normal((4, DIM)).astype(np.float32)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    ids = np.array([0, 1, 2, 3])
+    lands = head.forward(x)[0].sum(axis=1)
+    lands /= np.linalg.norm(lands, axis=1, keepdims=True)
+    alone, _ = head._loss_and_grads(x, u, ids, Bank(u, ids))
+    crowded, _ = head._loss_and_grads(x, u, ids, Bank(np.vstack([u, lands[:1]]), np.append(ids, 9)))
+    assert crowded > alone + 0.1
 
 
 def _tail_graph(params: dict[str, np.ndarray]) -> onnx.ModelProto:
