@@ -48,7 +48,7 @@ def classifier_crop(bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 
 def to_input(crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
-    """BGR uint8 crops → N×3×64×64 float32 RGB scaled to −1..1 (the layout the classifier was trained on)."""
+    """BGR uint8 crops → N×3×CROP_PX×CROP_PX float32 RGB scaled to −1..1 (the classifier's layout)."""
     x = np.asarray(crops, np.float32)[..., ::-1]
     return np.ascontiguousarray(((x - 127.5) / 127.5).transpose(0, 3, 1, 2))
 

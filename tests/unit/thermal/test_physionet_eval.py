@@ -13,6 +13,7 @@ from edged.thermal.fever_eval import (
     cross_validate,
     fit_constant_offset,
     harrell_davis_quantile,
+    specificity_at_sensitivity,
     threshold_for_sensitivity,
 )
 from edged.thermal.physionet import DatasetError, load_camera
@@ -87,6 +88,28 @@ def test_threshold_is_the_lower_quantile_of_the_fever_scores() -> None:
     assert harrell_davis_quantile(normal, 0.05) == pytest.approx(-1.645, abs=0.06)
     with pytest.raises(ValueError):
         threshold_for_sensitivity(scores, np.zeros(100, dtype=bool), 0.95)
+
+
+def test_specificity_at_sensitivity_takes_the_highest_threshold_that_reaches_it() -> None:
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    fever = np.array([False, False, True, False, False, True, False, True, True, True])
+    # 5 fevers: 0.8 of them means the top 4 (≥ 0.6); negatives below 0.6: 0.1, 0.2, 0.4, 0.5 of 5
+    assert specificity_at_sensitivity(scores, fever, 0.8) == (0.6, 0.8)
+    # all of them: down to 0.3, which leaves 2 of 5 negatives below
+    assert specificity_at_sensitivity(scores, fever, 1.0) == (0.3, 0.4)
+    with pytest.raises(ValueError):
+        specificity_at_sensitivity(scores, np.zeros(10, dtype=bool), 0.95)
+
+
+def test_ceiling_is_reported_beside_the_result(fever_json: dict[str, dict[str, Any]]) -> None:
+    for camera in ("FLIR", "ICI"):
+        ceiling = fever_json[camera]["ceiling"]
+        spec = ceiling["specificity_at_sensitivity"]
+        assert list(spec) == ["0.95", "0.96", "0.97"]
+        assert spec["0.95"] >= spec["0.96"] >= spec["0.97"]
+        missed = ceiling["missed_fevers_oral_c"]
+        assert len(missed) <= 5 and all(t >= 37.5 for t in missed)  # 106 of 111 fevers flagged
+        assert len(fever_json[camera]["repeats"]["ceiling_specificity_at_0.95"]) == 5
 
 
 def test_test_fold_labels_never_move_the_thresholds() -> None:
