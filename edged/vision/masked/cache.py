@@ -3,9 +3,9 @@
 
 For every image: the embedding and the masked-head feature map (``head.FEATURE``, crop and mirrored crop)
 of the image as it is (store ``plain``), and of the image wearing each of ``VARIANTS`` seeded synthetic
-masks (stores ``masked0``, ``masked1``; re-detected, so landmarks and alignment come from the masked face as
+masks (stores ``masked0`` to ``masked3``; re-detected, so landmarks and alignment come from the masked face as
 they would at the gate; with the masked face's detector box, for the mask classifier). Variant 0 is the
-probe's mask; both variants train the masked head. Entries are added as they are computed and saved every
+probe's mask; all variants train the masked head. Entries are added as they are computed and saved every
 few hundred images, so an interrupted run resumes. The store name covers the models, the embedding
 settings and the mask drawing, alignment and landmark code, so a change to any of them starts afresh.
 """
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 FORMAT = 3
 DIM = 512
 SAVE_EVERY = 250
-VARIANTS = (0, 1)
+VARIANTS = (0, 1, 2, 3)
 FEAT_SHAPE = (2, CHANNELS, POSITIONS)
 WIDTH = {"emb": DIM, "feat": 2 * CHANNELS * POSITIONS, "box": 4}
 DTYPE = {"emb": np.float32, "feat": np.float16, "box": np.float32}  # feature maps at half size on disk

@@ -35,6 +35,22 @@ def metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
     }
 
 
+SIZE_BINS_PX = (0, 24, 48, 96)
+
+
+def accuracy_by_face_px(
+    labels: np.ndarray, predicted: np.ndarray, box_px: np.ndarray
+) -> list[dict[str, Any]]:
+    """Accuracy per band of annotated box width: the data set's faces are mostly small, a gate's are large."""
+    bands = []
+    for lo, hi in zip(SIZE_BINS_PX, (*SIZE_BINS_PX[1:], None), strict=True):
+        inside = (box_px >= lo) & (box_px < hi if hi is not None else True)
+        n = int(inside.sum())
+        accuracy = float((labels[inside] == predicted[inside]).mean()) if n else None
+        bands.append({"min_px": lo, "max_px": hi, "n": n, "accuracy": accuracy})
+    return bands
+
+
 def held_out_crops(data_dir: Path, detect: Detect, split: str = "test") -> tuple[CropSet, str]:
     images = read_annotations(data_dir)
     names = set(split_images(images)[split])
@@ -52,4 +68,5 @@ def evaluate(classifier: MaskClassifier, crops: CropSet) -> dict[str, Any]:
         if detector_framed.any()
         else None
     )
+    out["accuracy_by_face_px"] = accuracy_by_face_px(crops.labels, predicted, crops.box_px)
     return out

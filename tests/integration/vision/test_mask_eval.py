@@ -74,6 +74,7 @@ def test_eval_masks_command_json(
     assert code == 0
     assert set(out) >= {"accuracy", "recall", "confusion", "n"}
     assert set(out["recall"]) == set(CLASSES) and len(out["confusion"]) == 3
+    assert sum(band["n"] for band in out["accuracy_by_face_px"]) == out["n"]
 
 
 def test_eval_masks_bad_folder_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

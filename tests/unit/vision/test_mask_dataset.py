@@ -9,7 +9,7 @@ import pytest
 
 from edged.vision.mask import CLASSES
 from edged.vision.masked import dataset
-from edged.vision.masked.mask_eval import metrics
+from edged.vision.masked.mask_eval import accuracy_by_face_px, metrics
 
 VOC = """<annotation><filename>{name}</filename>
 <object><name>{label}</name><bndbox><xmin>10</xmin><ymin>20</ymin><xmax>50</xmax><ymax>70</ymax></bndbox></object>
@@ -87,3 +87,23 @@ def test_metrics_confusion_and_recall() -> None:
     assert m["confusion"] == [[2, 0, 1], [1, 1, 0], [0, 0, 1]]
     assert m["recall"] == {"mask": pytest.approx(2 / 3), "no_mask": 0.5, "incorrect": 1.0}
     assert m["accuracy"] == pytest.approx(4 / 6) and m["n"] == 6
+
+
+def test_accuracy_by_face_px_bands_by_box_width() -> None:
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    predicted = np.array([0, 1, 1, 1, 2, 0])
+    box_px = np.array([10.0, 23.9, 24.0, 60.0, 96.0, 300.0])
+    bands = accuracy_by_face_px(labels, predicted, box_px)
+    assert [(b["min_px"], b["max_px"], b["n"]) for b in bands] == [
+        (0, 24, 2),
+        (24, 48, 1),
+        (48, 96, 1),
+        (96, None, 2),
+    ]
+    assert [b["accuracy"] for b in bands] == [0.5, 1.0, 1.0, 0.5]
+    assert accuracy_by_face_px(labels[:1], predicted[:1], box_px[:1])[3] == {
+        "min_px": 96,
+        "max_px": None,
+        "n": 0,
+        "accuracy": None,
+    }
