@@ -25,7 +25,7 @@ from edged.models import verified_path
 from edged.vision.image_io import ImageError, load_image
 from edged.vision.lfw import best_threshold, fold_summary, read_pairs
 from edged.vision.lfw_run import find_face
-from edged.vision.mask import MaskClassifier, classifier_crop
+from edged.vision.mask import MaskClassifier
 from edged.vision.masked.cache import VARIANTS, ProbeCache, build
 from edged.vision.masked.draw import draw_mask, style_for
 from edged.vision.masked.head import HeadSettings, MaskedHead, embedder_params
@@ -86,9 +86,9 @@ def classify_probes(
         if face is None or face.landmarks is None:
             continue
         masked_bgr = draw_mask(bgr, face.landmarks, style_for(k, PROBE_VARIANT))
-        crops = [classifier_crop(bgr, face.box)]
+        crops = [classifier.crop(bgr, face.box)]
         if entry is not None and entry.box is not None:
-            crops.append(classifier_crop(masked_bgr, entry.box))
+            crops.append(classifier.crop(masked_bgr, entry.box))
         states = [
             ("mask", "no_mask", "incorrect")[int(np.argmax(p))] for p in classifier.probabilities(crops)
         ]

@@ -2,8 +2,9 @@
 
 ``classifier_crop`` is the one function that turns a frame and a detector box into the classifier's
 input: the training script (scripts/train-mask) and the pipeline both call it, so training and serving
-see the same crops. The ONNX file ships in edged/vision/data/ and is checked against the sha256 in its
-model card before it is used.
+see the same crops. The crop's side is read from the model's input, so a model trained on larger
+crops (``scripts/train-mask --crop-px``) is served with them. The ONNX file ships in
+edged/vision/data/ and is checked against the sha256 in its model card before it is used.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from edged.vision.config import EngineConfig
 
 CLASSES = ("mask", "no_mask", "incorrect")
-CROP_PX = 64
+CROP_PX = 64  # the shipped model's input side; training's default
 CROP_SCALE = 1.2  # side of the square crop, as a multiple of the detector box's larger side
 DATA_DIR = Path(__file__).parent / "data"
 MODEL_PATH = DATA_DIR / "mask_classifier.onnx"
@@ -36,19 +37,19 @@ class MaskModelError(ModelError):
     pass
 
 
-def classifier_crop(bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """A CROP_PX square BGR crop centred on ``box`` (x1, y1, x2, y2), edges replicated past the frame."""
+def classifier_crop(bgr: np.ndarray, box: np.ndarray, px: int = CROP_PX) -> np.ndarray:
+    """A ``px`` square BGR crop centred on ``box`` (x1, y1, x2, y2), edges replicated past the frame."""
     x1, y1, x2, y2 = (float(v) for v in box[:4])
     side = max(x2 - x1, y2 - y1, 1.0) * CROP_SCALE
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    scale = CROP_PX / side
-    m = np.array([[scale, 0, CROP_PX / 2 - scale * cx], [0, scale, CROP_PX / 2 - scale * cy]], np.float32)
+    scale = px / side
+    m = np.array([[scale, 0, px / 2 - scale * cx], [0, scale, px / 2 - scale * cy]], np.float32)
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return cv2.warpAffine(bgr, m, (CROP_PX, CROP_PX), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(bgr, m, (px, px), flags=interp, borderMode=cv2.BORDER_REPLICATE)
 
 
 def to_input(crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
-    """BGR uint8 crops → N×3×CROP_PX×CROP_PX float32 RGB scaled to −1..1 (the classifier's layout)."""
+    """BGR uint8 crops → N×3×px×px float32 RGB scaled to −1..1 (the classifier's layout)."""
     x = np.asarray(crops, np.float32)[..., ::-1]
     return np.ascontiguousarray(((x - 127.5) / 127.5).transpose(0, 3, 1, 2))
 
@@ -87,6 +88,14 @@ class MaskClassifier:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        shape = engine.inputs[0].shape
+        if len(shape) != 4 or shape[1] != 3 or shape[2] is None or shape[2] != shape[3]:
+            raise MaskModelError(f"{engine.name}: input {shape} is not N×3×S×S (square RGB crops)")
+        self.crop_px: int = shape[2]
+
+    def crop(self, bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """The crop this model reads for ``box``."""
+        return classifier_crop(bgr, box, self.crop_px)
 
     def probabilities(self, crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
         if len(crops) == 0:
@@ -96,7 +105,7 @@ class MaskClassifier:
     def classify(self, faces: list[Face], bgr: np.ndarray) -> None:
         if not faces:
             return
-        probs = self.probabilities([classifier_crop(bgr, f.box) for f in faces])
+        probs = self.probabilities([self.crop(bgr, f.box) for f in faces])
         for face, p in zip(faces, probs, strict=True):
             k = int(np.argmax(p))
             face.mask = MaskState(state=CLASSES[k], score=float(p[k]))

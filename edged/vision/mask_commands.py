@@ -30,7 +30,9 @@ def cmd_eval_masks(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config)
         classifier = open_classifier(cfg.engine, Path(args.model) if args.model else None)
-        crops, digest = held_out_crops(Path(args.data), training_detector(cfg.models.dir), args.split)
+        crops, digest = held_out_crops(
+            Path(args.data), training_detector(cfg.models.dir), args.split, classifier.crop_px
+        )
         result: dict[str, Any] = evaluate(classifier, crops)
     except ConfigError as exc:
         return _fail(f"invalid config:\n{exc}")

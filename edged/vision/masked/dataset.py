@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edged.vision.image_io import load_image
-from edged.vision.mask import CLASSES, classifier_crop
+from edged.vision.mask import CLASSES, CROP_PX, classifier_crop
 
 LABELS = {
     "con_mascarilla": "mask",
@@ -161,10 +161,14 @@ Detect = Callable[[np.ndarray], np.ndarray]  # BGR frame → (M, 4) detector box
 
 
 def build_crops(
-    data_dir: Path, images: list[AnnotatedImage], detect: Detect, offset: np.ndarray | None = None
+    data_dir: Path,
+    images: list[AnnotatedImage],
+    detect: Detect,
+    offset: np.ndarray | None = None,
+    px: int = CROP_PX,
 ) -> CropSet:
-    """Crops of every annotated face. ``offset`` (from the training images) frames the unmatched faces;
-    when ``None`` it is measured here from the matched ones."""
+    """``px`` square crops of every annotated face. ``offset`` (from the training images) frames the
+    unmatched faces; when ``None`` it is measured here from the matched ones."""
     rows: list[tuple[np.ndarray, int, str, bool, float]] = []
     unmatched: list[tuple[np.ndarray, np.ndarray, int, str]] = []
     offsets = []
@@ -174,7 +178,9 @@ def build_crops(
         idx = match(im.boxes, det)
         for k, (box, label) in enumerate(zip(im.boxes, im.labels, strict=True)):
             if idx[k] >= 0:
-                rows.append((classifier_crop(bgr, det[idx[k]]), label, im.name, True, float(box[2] - box[0])))
+                rows.append(
+                    (classifier_crop(bgr, det[idx[k]], px), label, im.name, True, float(box[2] - box[0]))
+                )
                 offsets.append(relative_offset(box[None], det[idx[k]][None])[0])
             else:
                 unmatched.append((bgr, box, label, im.name))
@@ -182,9 +188,9 @@ def build_crops(
     use = measured if offset is None else offset
     for bgr, box, label, name in unmatched:
         framed = apply_offset(box[None], use)[0]
-        rows.append((classifier_crop(bgr, framed), label, name, False, float(box[2] - box[0])))
+        rows.append((classifier_crop(bgr, framed, px), label, name, False, float(box[2] - box[0])))
     return CropSet(
-        crops=np.stack([r[0] for r in rows]) if rows else np.zeros((0, 64, 64, 3), np.uint8),
+        crops=np.stack([r[0] for r in rows]) if rows else np.zeros((0, px, px, 3), np.uint8),
         labels=np.array([r[1] for r in rows], np.int64),
         images=[r[2] for r in rows],
         matched=np.array([r[3] for r in rows], bool),

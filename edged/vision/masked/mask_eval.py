@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from edged.vision.mask import CLASSES, MaskClassifier
+from edged.vision.mask import CLASSES, CROP_PX, MaskClassifier
 from edged.vision.masked.dataset import (
     CropSet,
     Detect,
@@ -51,11 +51,13 @@ def accuracy_by_face_px(
     return bands
 
 
-def held_out_crops(data_dir: Path, detect: Detect, split: str = "test") -> tuple[CropSet, str]:
+def held_out_crops(
+    data_dir: Path, detect: Detect, split: str = "test", px: int = CROP_PX
+) -> tuple[CropSet, str]:
     images = read_annotations(data_dir)
     names = set(split_images(images)[split])
     chosen = [im for im in images if im.name in names]
-    return build_crops(data_dir, chosen, detect), split_digest(sorted(names))
+    return build_crops(data_dir, chosen, detect, px=px), split_digest(sorted(names))
 
 
 def evaluate(classifier: MaskClassifier, crops: CropSet) -> dict[str, Any]:

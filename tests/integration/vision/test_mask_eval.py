@@ -31,8 +31,9 @@ def held_out(mask_data: Path, models_dir: Path) -> dict:
     from edged.vision.masked.dataset import training_detector
     from edged.vision.masked.mask_eval import evaluate, held_out_crops
 
-    crops, _ = held_out_crops(mask_data, training_detector(models_dir))
-    return evaluate(open_classifier(), crops)
+    classifier = open_classifier()
+    crops, _ = held_out_crops(mask_data, training_detector(models_dir), px=classifier.crop_px)
+    return evaluate(classifier, crops)
 
 
 def _card_figures() -> dict[str, float]:

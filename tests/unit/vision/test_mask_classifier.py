@@ -82,3 +82,58 @@ def test_no_faces_no_call() -> None:
     classifier = mask.open_classifier()
     assert classifier.probabilities([]).shape == (0, 3)
     classifier.classify([], np.zeros((10, 10, 3), np.uint8))
+
+
+def _tiny_classifier_onnx(path: Path, height: int, width: int) -> Path:
+    """A stand-in classifier: mean colour per channel → three logits, with the given input size."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.eye(3, dtype=np.float32), "w")
+    graph = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "w"], ["logits"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, height, width])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3])],
+        [weights],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_the_shipped_model_reads_its_crop_size_from_its_input() -> None:
+    classifier = mask.open_classifier()
+    assert classifier.crop_px == mask.CROP_PX
+    frame = np.random.default_rng(1).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    box = np.array([30, 20, 90, 100], np.float32)
+    assert np.array_equal(classifier.crop(frame, box), mask.classifier_crop(frame, box))
+
+
+def test_a_model_trained_on_larger_crops_is_served_with_them(tmp_path: Path) -> None:
+    from edged.vision.config import OnnxRuntimeEngineConfig
+    from edged.vision.engines import create_engine
+
+    path = _tiny_classifier_onnx(tmp_path / "mask_classifier.onnx", 96, 96)
+    classifier = mask.MaskClassifier(create_engine(path, OnnxRuntimeEngineConfig()))
+    assert classifier.crop_px == 96
+    frame = np.zeros((200, 200, 3), np.uint8)
+    frame[..., 0] = 255  # all blue (BGR): the RGB mean puts the largest logit on the third output
+    face = Face(box=np.array([50, 50, 150, 150], np.float32), score=0.9)
+    assert classifier.crop(frame, face.box).shape == (96, 96, 3)
+    classifier.classify([face], frame)
+    assert face.mask is not None and face.mask.state == mask.CLASSES[2]
+
+
+def test_a_model_with_non_square_input_is_refused(tmp_path: Path) -> None:
+    from edged.vision.config import OnnxRuntimeEngineConfig
+    from edged.vision.engines import create_engine
+
+    path = _tiny_classifier_onnx(tmp_path / "mask_classifier.onnx", 64, 48)
+    with pytest.raises(mask.MaskModelError, match="not N×3×S×S"):
+        mask.MaskClassifier(create_engine(path, OnnxRuntimeEngineConfig()))
