@@ -128,8 +128,15 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
         return 0
     if args.mask_probe:
         from edged.vision.lfw_mask_probe import run_mask_probe
+        from edged.vision.masked.head import HeadSettings
 
-        result = run_mask_probe(pipeline, Path(args.data), args.folds, train_folds=args.train_folds)
+        result = run_mask_probe(
+            pipeline,
+            Path(args.data),
+            args.folds,
+            train_folds=args.train_folds,
+            settings=HeadSettings() if args.head_seed is None else HeadSettings(seed=args.head_seed),
+        )
     else:
         result = run_lfw(pipeline, Path(args.data), args.folds)
     if args.json:
@@ -264,6 +271,12 @@ def register(sub: Sub, groups: dict[str, Sub]) -> None:
         choices=range(1, 9),
         metavar="K",
         help="with --mask-probe: folds the masked-face head is trained on per test fold (default 8)",
+    )
+    p.add_argument(
+        "--head-seed",
+        type=int,
+        metavar="S",
+        help="with --mask-probe: seed of the head's training (default: the shipped head's)",
     )
     p.add_argument("--json", action="store_true")
     _add_config(p)

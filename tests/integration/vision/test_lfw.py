@@ -80,3 +80,29 @@ def test_dev_pairs_files_are_read_same_then_different(tmp_path: Path) -> None:
 def test_view_one_takes_no_folds_or_mask_probe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "lfw", "--view", "1", "--mask-probe", "--data", str(tmp_path)]) == 1
     assert "--view 1 has one fixed split" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "seed"), [([], 7), (["--head-seed", "8"], 8)])
+def test_mask_probe_passes_the_head_seed(
+    argv: list[str],
+    seed: int,
+    models_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from edged.vision import lfw_mask_probe
+    from edged.vision.masked.head import HeadSettings
+
+    seen: list[HeadSettings] = []
+
+    def fake_run(pipeline, data_dir, folds, *, train_folds, settings):  # type: ignore[no-untyped-def]
+        seen.append(settings)
+        return {"head_seed": settings.seed}
+
+    monkeypatch.setattr(lfw_mask_probe, "run_mask_probe", fake_run)
+    argv = ["eval", "lfw", "--mask-probe", "--data", str(tmp_path), "--json", *argv]
+    assert main(argv) == 0
+    assert [s.seed for s in seen] == [seed]
+    assert json.loads(capsys.readouterr().out) == {"head_seed": seed}
+    assert HeadSettings().seed == 7  # the shipped head's seed, which the default must keep
