@@ -25,7 +25,7 @@ from edged.models import verified_path
 from edged.vision.image_io import ImageError, load_image
 from edged.vision.lfw import best_threshold, fold_summary, read_pairs
 from edged.vision.lfw_run import find_face
-from edged.vision.mask import MaskClassifier
+from edged.vision.mask import CLASSES, MaskClassifier
 from edged.vision.masked.cache import VARIANTS, ProbeCache, build
 from edged.vision.masked.draw import draw_mask, style_for
 from edged.vision.masked.head import HeadSettings, MaskedHead, embedder_params
@@ -89,9 +89,7 @@ def classify_probes(
         crops = [classifier.crop(bgr, face.box)]
         if entry is not None and entry.box is not None:
             crops.append(classifier.crop(masked_bgr, entry.box))
-        states = [
-            ("mask", "no_mask", "incorrect")[int(np.argmax(p))] for p in classifier.probabilities(crops)
-        ]
+        states = [CLASSES[int(np.argmax(p))] for p in classifier.probabilities(crops)]
         out.unmasked[k] = states[0]
         if len(states) == 2:
             out.masked[k] = states[1]

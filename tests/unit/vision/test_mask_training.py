@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import runpy
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -42,19 +43,9 @@ def _packaged_mask_model(train_mask: dict, cache: Path):  # type: ignore[no-unty
     body, channels = train_mask["mobilenetv2_backbone"](weights, last_block=16)
     root = h5py.File(weights, "r")["model_weights"]
 
-    def tensor(layer: str, name: str) -> torch.Tensor:
-        group = root[layer]
-        while name not in group:
-            group = group[next(iter(group.keys()))]
-        return torch.from_numpy(np.asarray(group[name]))
-
-    top = nn.Conv2d(channels, 1280, 1, bias=False)
-    top.weight.data.copy_(tensor("Conv_1", "kernel:0").permute(3, 2, 0, 1))
-    norm = nn.BatchNorm2d(1280, eps=1e-3)
-    for attr, name in (("weight", "gamma:0"), ("bias", "beta:0")):
-        getattr(norm, attr).data.copy_(tensor("Conv_1_bn", name))
-    norm.running_mean.copy_(tensor("Conv_1_bn", "moving_mean:0"))
-    norm.running_var.copy_(tensor("Conv_1_bn", "moving_variance:0"))
+    tensor = partial(train_mask["keras_tensor"], root)
+    top = train_mask["keras_conv"](root, "Conv_1", channels, 1280, 1, 1)
+    norm = train_mask["keras_norm"](root, "Conv_1_bn", 1280)
     dense = nn.Linear(1280, 128)
     dense.weight.data.copy_(tensor("dense", "kernel:0").T)
     dense.bias.data.copy_(tensor("dense", "bias:0"))
