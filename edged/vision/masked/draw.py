@@ -1,7 +1,8 @@
 """Synthetic face masks drawn from the 68 iBUG landmarks (MaskTheFace-style), for benchmarks and training.
 
 A mask covers the nose bridge down to below the chin and out to the jaw line, as real masks do. The shape
-and colour are drawn from a seeded generator, so a given image always gets the same mask.
+and colour are drawn from a seeded generator, so a given image always gets the same mask. For training the
+mask classifier a mask can also be worn wrongly (``worn``): under the nose, or on the chin below the mouth.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import cv2
 import numpy as np
 
 SHAPES = ("surgical", "kn95", "cloth")
+WORN = ("over_nose", "under_nose", "chin")  # worn right; nose bare; nose and mouth bare
 COLOURS_BGR = (
     (230, 200, 160),  # surgical light blue
     (245, 245, 245),  # white
@@ -28,10 +30,12 @@ COLOURS_BGR = (
 class MaskStyle:
     shape: str
     colour: tuple[int, int, int]
-    top: float  # 0 = nose tip (point 30), 1 = nose bridge top (point 27): how high the mask reaches
+    top: float  # over_nose: 0 = nose tip (point 30), 1 = nose bridge top (27); how high the mask reaches
     chin_drop: float  # extension below the chin, in units of the nose length
     shade: float  # strength of the vertical shading gradient, 0..0.3
     pleats: bool
+    worn: str = "over_nose"  # one of WORN
+    low: float = 0.5  # top edge: nose base (33) 0 .. upper lip (51) 1; chin: lower lip (57) 0 .. chin (8) 1
 
 
 def style_for(key: str, variant: int = 0) -> MaskStyle:
@@ -65,6 +69,8 @@ def mask_polygon(landmarks: np.ndarray, style: MaskStyle) -> np.ndarray:
     jaw[4:9] += down * style.chin_drop * nose_len * np.array([0.5, 0.8, 1.0, 0.8, 0.5])[:, None]
     jaw[6] = chin
     left, right = lm[1], lm[15]
+    if style.worn != "over_nose":
+        return _worn_low(lm, jaw, style)
     if style.shape == "kn95":
         upper = [left, top, right]
     elif style.shape == "cloth":
@@ -79,6 +85,24 @@ def mask_polygon(landmarks: np.ndarray, style: MaskStyle) -> np.ndarray:
         lift = top - (left + right) / 2
         upper = [left, left + lift * 0.8, top, right + lift * 0.8, right]
     outline = np.vstack([np.array(upper), jaw[::-1]])  # over the top left→right, back along the jaw
+    return np.round(outline).astype(np.int32)
+
+
+def _worn_low(lm: np.ndarray, jaw: np.ndarray, style: MaskStyle) -> np.ndarray:
+    """A mask pulled down: its top edge below the nose (under_nose) or below the lower lip (chin)."""
+    if style.worn == "under_nose":
+        top = lm[33] + style.low * (lm[51] - lm[33])
+        side = 1  # the top edge meets the jaw between points 3 and 4 (13 and 12)
+    elif style.worn == "chin":
+        top = lm[57] + style.low * (lm[8] - lm[57])
+        side = 3  # between points 5 and 6 (11 and 10)
+    else:
+        raise ValueError(f"unknown way of wearing a mask {style.worn!r}; expected one of {WORN}")
+    left = jaw[side] + 0.5 * (jaw[side + 1] - jaw[side])
+    right = jaw[-1 - side] + 0.5 * (jaw[-2 - side] - jaw[-1 - side])
+    upper = [left, (left + top) / 2, top, (right + top) / 2, right]
+    below = jaw[side + 1 : len(jaw) - 1 - side]
+    outline = np.vstack([np.array(upper), below[::-1]])
     return np.round(outline).astype(np.int32)
 
 

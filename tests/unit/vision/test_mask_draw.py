@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -51,3 +53,35 @@ def test_mask_covers_nose_mouth_chin_not_eyes(key: str) -> None:
 def test_bad_landmarks_are_refused() -> None:
     with pytest.raises(ValueError, match="68 landmarks"):
         mask_polygon(np.zeros((5, 2)), style_for("x"))
+
+
+def _covered(style_key: str, worn: str, low: float) -> tuple[np.ndarray, np.ndarray]:
+    frame = np.full((200, 200, 3), 128, np.uint8)
+    style = dataclasses.replace(style_for(style_key), worn=worn, low=low, colour=(20, 200, 20))
+    out = draw_mask(frame, _landmarks(), style)
+    return np.abs(out.astype(int) - frame.astype(int)).sum(axis=2) > 10, _landmarks()
+
+
+def _at(changed: np.ndarray, p: np.ndarray) -> bool:
+    x, y = np.round(p).astype(int)
+    return bool(changed[y, x])
+
+
+@pytest.mark.parametrize("low", [0.1, 0.5, 0.8])
+def test_mask_under_the_nose_leaves_the_nose_bare_and_covers_the_mouth(low: float) -> None:
+    changed, lm = _covered("u", "under_nose", low)
+    assert not any(_at(changed, lm[i]) for i in (27, 30, 33)), "nose covered"
+    assert _at(changed, lm[57]) and _at(changed, lm[8] - [0, 3]), "mouth or chin bare"
+    assert not changed[: int(lm[33][1])].any(), "paint above the nose base"
+
+
+@pytest.mark.parametrize("low", [0.05, 0.4])
+def test_mask_on_the_chin_leaves_nose_and_mouth_bare(low: float) -> None:
+    changed, lm = _covered("c", "chin", low)
+    assert not any(_at(changed, lm[i]) for i in (30, 33, 51, 57)), "nose or mouth covered"
+    assert _at(changed, lm[8] - [0, 3]), "chin bare"
+
+
+def test_unknown_way_of_wearing_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown way of wearing"):
+        mask_polygon(_landmarks(), dataclasses.replace(style_for("x"), worn="on_forehead"))
