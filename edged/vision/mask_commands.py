@@ -22,10 +22,20 @@ def _fail(message: str) -> int:
     return 1
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of pixels: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def cmd_eval_masks(args: argparse.Namespace) -> int:
     from edged.vision.mask import CLASSES, open_classifier
     from edged.vision.masked.dataset import MaskDataError, training_detector
-    from edged.vision.masked.mask_eval import evaluate, held_out_crops
+    from edged.vision.masked.mask_eval import evaluate, faces_at_least, held_out_crops
 
     try:
         cfg = load_config(args.config)
@@ -33,12 +43,20 @@ def cmd_eval_masks(args: argparse.Namespace) -> int:
         crops, digest = held_out_crops(
             Path(args.data), training_detector(cfg.models.dir), args.split, classifier.crop_px
         )
+        crops = faces_at_least(crops, args.min_face_px)
         result: dict[str, Any] = evaluate(classifier, crops)
     except ConfigError as exc:
         return _fail(f"invalid config:\n{exc}")
     except (ModelError, EngineError, ImageError, MaskDataError) as exc:
         return _fail(str(exc))
-    result.update({"split": args.split, "split_sha256": digest, "images": len(set(crops.images))})
+    result.update(
+        {
+            "split": args.split,
+            "split_sha256": digest,
+            "images": len(set(crops.images)),
+            "min_face_px": args.min_face_px,
+        }
+    )
     if args.json:
         print(json.dumps(result))
         return 0
@@ -46,7 +64,9 @@ def cmd_eval_masks(args: argparse.Namespace) -> int:
         f"{c} {100 * result['recall'][c]:.1f} %" for c in CLASSES if result["recall"][c] is not None
     )
     print(
-        f"mask classifier, {args.split} split: {result['n']} faces from {result['images']} images; "
+        f"mask classifier, {args.split} split: {result['n']} faces"
+        + (f" at least {args.min_face_px} px wide" if args.min_face_px else "")
+        + f" from {result['images']} images; "
         f"accuracy {100 * result['accuracy']:.2f} %; recall {recall}"
     )
     print("confusion (rows true, columns predicted: " + " / ".join(CLASSES) + ")")
@@ -59,6 +79,14 @@ def register(sub: Sub, groups: dict[str, Sub]) -> None:
     p = groups["eval"].add_parser("masks", help="mask classifier on the held-out split of the mask data set")
     p.add_argument("--data", required=True, help="face_mask_detection_853 folder (annotations/ and images/)")
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
+    p.add_argument(
+        "--min-face-px",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="only faces whose annotated box is at least N px wide (a gate's detector drops smaller ones; "
+        "vision.detector.min_face_px, 40 by default). Default 0: every face",
+    )
     p.add_argument("--model", help="another mask_classifier.onnx (with MASK_MODEL_CARD.md beside it)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--config", "-c", metavar="FILE", help="edged.yaml (default: built-in defaults)")

@@ -78,6 +78,35 @@ def test_eval_masks_command_json(
     assert sum(band["n"] for band in out["accuracy_by_face_px"]) == out["n"]
 
 
+def test_eval_masks_min_face_px_scores_only_wide_faces(
+    mask_data: Path, models_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = {}
+    for px in ("0", "40"):
+        assert (
+            main(["eval", "masks", "--data", str(mask_data), "--split", "val", "--min-face-px", px, "--json"])
+            == 0
+        )
+        runs[px] = json.loads(capsys.readouterr().out)
+    every, wide = runs["0"], runs["40"]
+    assert wide["min_face_px"] == 40 and every["min_face_px"] == 0
+    assert 0 < wide["n"] < every["n"]
+    assert sum(map(sum, wide["confusion"])) == wide["n"]
+    bands = {band["min_px"]: band["n"] for band in wide["accuracy_by_face_px"]}
+    assert bands[0] == 0 and bands[24] < {b["min_px"]: b["n"] for b in every["accuracy_by_face_px"]}[24]
+    assert bands[48] + bands[96] == sum(b["n"] for b in every["accuracy_by_face_px"] if b["min_px"] >= 48), (
+        "faces of 48 px and more are all kept"
+    )
+
+
+def test_eval_masks_refuses_a_negative_min_face_px(
+    mask_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "masks", "--data", str(mask_data), "--min-face-px", "-5"])
+    assert exc.value.code == 2 and "must be 0 or more" in capsys.readouterr().err
+
+
 def test_eval_masks_bad_folder_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["eval", "masks", "--data", str(tmp_path), "--json"])
     err = capsys.readouterr().err

@@ -9,7 +9,7 @@ import pytest
 
 from edged.vision.mask import CLASSES
 from edged.vision.masked import dataset
-from edged.vision.masked.mask_eval import accuracy_by_face_px, metrics
+from edged.vision.masked.mask_eval import accuracy_by_face_px, faces_at_least, metrics
 
 VOC = """<annotation><filename>{name}</filename>
 <object><name>{label}</name><bndbox><xmin>10</xmin><ymin>20</ymin><xmax>50</xmax><ymax>70</ymax></bndbox></object>
@@ -107,3 +107,20 @@ def test_accuracy_by_face_px_bands_by_box_width() -> None:
         "n": 0,
         "accuracy": None,
     }
+
+
+def test_faces_at_least_keeps_each_field_of_the_wide_faces_together() -> None:
+    crops = dataset.CropSet(
+        crops=np.arange(4, dtype=np.uint8).reshape(4, 1, 1, 1) * np.ones((4, 2, 2, 3), np.uint8),
+        labels=np.array([0, 1, 2, 0]),
+        images=["a", "b", "c", "d"],
+        matched=np.array([True, False, True, False]),
+        box_px=np.array([39.9, 40.0, 12.0, 120.0]),
+        info={"offset": 1.0},
+    )
+    wide = faces_at_least(crops, 40)
+    assert wide.images == ["b", "d"]
+    assert wide.labels.tolist() == [1, 0] and wide.matched.tolist() == [False, False]
+    assert wide.box_px.tolist() == [40.0, 120.0] and wide.crops[:, 0, 0, 0].tolist() == [1, 3]
+    assert wide.info == crops.info
+    assert len(faces_at_least(crops, 0).images) == 4
