@@ -55,13 +55,14 @@ def faces_at_least(crops: CropSet, min_px: float) -> CropSet:
     """The faces whose annotated box is at least ``min_px`` wide: a gate's detector drops smaller ones
     (``vision.detector.min_face_px``), so these are the faces the classifier is served on a gate."""
     keep = crops.box_px >= min_px
+    matched = crops.matched[keep]
     return CropSet(
         crops=crops.crops[keep],
         labels=crops.labels[keep],
         images=[im for im, k in zip(crops.images, keep, strict=True) if k],
-        matched=crops.matched[keep],
+        matched=matched,
         box_px=crops.box_px[keep],
-        info=dict(crops.info),
+        info={**crops.info, "matched": int(matched.sum()), "total": int(keep.sum())},
     )
 
 

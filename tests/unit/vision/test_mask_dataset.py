@@ -116,11 +116,13 @@ def test_faces_at_least_keeps_each_field_of_the_wide_faces_together() -> None:
         images=["a", "b", "c", "d"],
         matched=np.array([True, False, True, False]),
         box_px=np.array([39.9, 40.0, 12.0, 120.0]),
-        info={"offset": 1.0},
+        info={"offset": [0.0, 0.1, 1.0, 1.0], "matched": 2, "total": 4},
     )
     wide = faces_at_least(crops, 40)
     assert wide.images == ["b", "d"]
     assert wide.labels.tolist() == [1, 0] and wide.matched.tolist() == [False, False]
     assert wide.box_px.tolist() == [40.0, 120.0] and wide.crops[:, 0, 0, 0].tolist() == [1, 3]
-    assert wide.info == crops.info
+    assert wide.info == {"offset": [0.0, 0.1, 1.0, 1.0], "matched": 0, "total": 2}, (
+        "counts are of the kept faces"
+    )
     assert len(faces_at_least(crops, 0).images) == 4
