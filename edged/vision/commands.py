@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edged.config import ConfigError
 from edged.config.schema import EdgedConfig, load_config
@@ -15,6 +16,9 @@ from edged.models import ModelError, install, resolve_models_dir, verify_install
 from edged.vision.engines import EngineError
 from edged.vision.image_io import ImageError, load_image
 from edged.vision.lfw import LfwError
+
+if TYPE_CHECKING:
+    from edged.vision.masked.head import HeadSettings
 
 Sub = argparse._SubParsersAction
 
@@ -135,7 +139,7 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
             Path(args.data),
             args.folds,
             train_folds=args.train_folds,
-            settings=HeadSettings() if args.head_seed is None else HeadSettings(seed=args.head_seed),
+            settings=_head_settings(args, HeadSettings()),
         )
     else:
         result = run_lfw(pipeline, Path(args.data), args.folds)
@@ -227,6 +231,25 @@ def cmd_bench_ops(args: argparse.Namespace) -> int:
     return 0
 
 
+def _head_settings(args: argparse.Namespace, settings: HeadSettings) -> HeadSettings:
+    """The shipped head's recipe with the seed and tail average given on the command line."""
+    if args.head_seed is not None:
+        settings = dataclasses.replace(settings, seed=args.head_seed)
+    if args.head_tail_average is not None:
+        settings = dataclasses.replace(settings, tail_average=args.head_tail_average)
+    return settings
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {value}")
+    return value
+
+
 def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", metavar="FILE", help="edged.yaml (default: built-in defaults)")
 
@@ -277,6 +300,13 @@ def register(sub: Sub, groups: dict[str, Sub]) -> None:
         type=int,
         metavar="S",
         help="with --mask-probe: seed of the head's training (default: the shipped head's)",
+    )
+    p.add_argument(
+        "--head-tail-average",
+        type=_share,
+        metavar="F",
+        help="with --mask-probe: share of the head's last training steps whose weights are averaged "
+        "(default: the shipped head's recipe)",
     )
     p.add_argument("--json", action="store_true")
     _add_config(p)

@@ -210,6 +210,7 @@ def run_mask_probe(
             "images_per_second": len(cache.plain) / embed_s if embed_s > 0 else 0.0,
             "training_seconds": train_s,
             "head_seed": (settings or HeadSettings()).seed,
+            "head_tail_average": (settings or HeadSettings()).tail_average,
             "method": "masked-face head (embedder's last layers retrained on synthetic-masked faces, "
             "contrastive, per fold); classifier-routed; masked threshold",
             "head_only": _summary(margins["head_only"], same, fold_of, tested),

@@ -82,10 +82,19 @@ def test_view_one_takes_no_folds_or_mask_probe(tmp_path: Path, capsys: pytest.Ca
     assert "--view 1 has one fixed split" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("argv", "seed"), [([], 7), (["--head-seed", "8"], 8)])
-def test_mask_probe_passes_the_head_seed(
+@pytest.mark.parametrize(
+    ("argv", "seed", "tail"),
+    [
+        ([], 7, 0.0),
+        (["--head-seed", "8"], 8, 0.0),
+        (["--head-tail-average", "0.5"], 7, 0.5),
+        (["--head-seed", "9", "--head-tail-average", "0.25"], 9, 0.25),
+    ],
+)
+def test_mask_probe_passes_the_head_seed_and_tail_average(
     argv: list[str],
     seed: int,
+    tail: float,
     models_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -98,11 +107,21 @@ def test_mask_probe_passes_the_head_seed(
 
     def fake_run(pipeline, data_dir, folds, *, train_folds, settings):  # type: ignore[no-untyped-def]
         seen.append(settings)
-        return {"head_seed": settings.seed}
+        return {"head_seed": settings.seed, "head_tail_average": settings.tail_average}
 
     monkeypatch.setattr(lfw_mask_probe, "run_mask_probe", fake_run)
     argv = ["eval", "lfw", "--mask-probe", "--data", str(tmp_path), "--json", *argv]
     assert main(argv) == 0
-    assert [s.seed for s in seen] == [seed]
-    assert json.loads(capsys.readouterr().out) == {"head_seed": seed}
-    assert HeadSettings().seed == 7  # the shipped head's seed, which the default must keep
+    assert [(s.seed, s.tail_average) for s in seen] == [(seed, tail)]
+    assert json.loads(capsys.readouterr().out) == {"head_seed": seed, "head_tail_average": tail}
+    assert HeadSettings().seed == 7  # the shipped head's recipe, which the defaults must keep
+    assert HeadSettings().tail_average == 0.0
+
+
+@pytest.mark.parametrize("value", ["1", "-0.1", "half"])
+def test_a_tail_average_outside_0_to_1_is_refused(
+    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["eval", "lfw", "--mask-probe", "--data", str(tmp_path), "--head-tail-average", value])
+    assert "--head-tail-average" in capsys.readouterr().err

@@ -161,6 +161,27 @@ def test_training_finds_the_identity_under_the_mask() -> None:
     assert after > before + 0.25 and after > 0.9  # measured: 0.64 before, 0.97 after
 
 
+def test_tail_average_returns_the_mean_of_the_last_steps_weights() -> None:
+    """One batch holds every sample, so each epoch is one step and a run of k epochs stops at step k: the
+    head trained 4 epochs with the last half averaged must be the mean of the 3- and 4-step heads."""
+    rng = np.random.default_rng(8)
+    start = _random_params(rng, np.float32)
+    x = rng.standard_normal((40, 2, CHANNELS, POSITIONS)).astype(np.float32)
+    plain = MaskedHead(start).embed(rng.standard_normal((40, 2, CHANNELS, POSITIONS)).astype(np.float32))
+    ids = np.repeat(np.arange(20), 2)
+
+    def trained(epochs: int, tail: float) -> dict[str, np.ndarray]:
+        head = MaskedHead(start, HeadSettings(epochs=epochs, batch=40, tail_average=tail))
+        head.fit(x, plain, ids)
+        return head.params
+
+    three, four, averaged = trained(3, 0.0), trained(4, 0.0), trained(4, 0.5)
+    for k in INITIALIZERS:
+        assert not np.allclose(three[k], four[k]), k  # the steps move every weight
+        assert np.allclose(averaged[k], (three[k] + four[k]) / 2, rtol=1e-5, atol=1e-7), k
+        assert averaged[k].dtype == np.float32
+
+
 def test_save_and_load_give_the_same_outputs(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 2, CHANNELS, POSITIONS)).astype(np.float32)
