@@ -76,7 +76,7 @@ class VisionConfig(StrictModel):
         0.36, gt=-1.0, lt=1.0, description="cosine similarity at or above which two unmasked faces match"
     )
     masked_match_threshold: float = Field(
-        0.31,
+        0.34,
         gt=-1.0,
         lt=1.0,
         description="cosine similarity threshold for a face embedded by the masked-face head",

@@ -65,9 +65,9 @@ class HeadSettings:
     weight_decay: float = 1e-3  # towards the embedder's own weights
     temperature: float = 0.05
     seed: int = 7
-    # share of the last steps whose weights are averaged into the result (tail averaging: the spread of
-    # the final weights over batch orders shrinks); 0 keeps the last step's weights
-    tail_average: float = 0.0
+    # share of the last steps whose weights are averaged into the result (tail averaging: damps the last
+    # batches' noise; docs/masks.md says what it gained); 0 keeps the last step's weights
+    tail_average: float = 0.5
 
 
 def _normalise(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -85,9 +85,9 @@ def test_view_one_takes_no_folds_or_mask_probe(tmp_path: Path, capsys: pytest.Ca
 @pytest.mark.parametrize(
     ("argv", "seed", "tail"),
     [
-        ([], 7, 0.0),
-        (["--head-seed", "8"], 8, 0.0),
-        (["--head-tail-average", "0.5"], 7, 0.5),
+        ([], 7, 0.5),
+        (["--head-seed", "8"], 8, 0.5),
+        (["--head-tail-average", "0"], 7, 0.0),
         (["--head-seed", "9", "--head-tail-average", "0.25"], 9, 0.25),
     ],
 )
@@ -115,7 +115,7 @@ def test_mask_probe_passes_the_head_seed_and_tail_average(
     assert [(s.seed, s.tail_average) for s in seen] == [(seed, tail)]
     assert json.loads(capsys.readouterr().out) == {"head_seed": seed, "head_tail_average": tail}
     assert HeadSettings().seed == 7  # the shipped head's recipe, which the defaults must keep
-    assert HeadSettings().tail_average == 0.0
+    assert HeadSettings().tail_average == 0.5
 
 
 @pytest.mark.parametrize("value", ["1", "-0.1", "half"])
