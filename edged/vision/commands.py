@@ -232,11 +232,15 @@ def cmd_bench_ops(args: argparse.Namespace) -> int:
 
 
 def _head_settings(args: argparse.Namespace, settings: HeadSettings) -> HeadSettings:
-    """The shipped head's recipe with the seed and tail average given on the command line."""
+    """The shipped head's recipe with what the command line changes of it."""
     if args.head_seed is not None:
         settings = dataclasses.replace(settings, seed=args.head_seed)
     if args.head_tail_average is not None:
         settings = dataclasses.replace(settings, tail_average=args.head_tail_average)
+    if args.head_epochs is not None:
+        settings = dataclasses.replace(settings, epochs=args.head_epochs)
+    if args.head_variants is not None:
+        settings = dataclasses.replace(settings, mask_variants=args.head_variants)
     return settings
 
 
@@ -307,6 +311,21 @@ def register(sub: Sub, groups: dict[str, Sub]) -> None:
         metavar="F",
         help="with --mask-probe: share of the head's last training steps whose weights are averaged "
         "(default: the shipped head's recipe)",
+    )
+    p.add_argument(
+        "--head-epochs",
+        type=int,
+        choices=range(1, 65),
+        metavar="N",
+        help="with --mask-probe: epochs of the head's training (default: the shipped head's recipe)",
+    )
+    p.add_argument(
+        "--head-variants",
+        type=int,
+        choices=range(1, 17),
+        metavar="N",
+        help="with --mask-probe: synthetic masks each training image wears, 1 to 16 (default: the shipped "
+        "head's recipe; new variants are added to the cache)",
     )
     p.add_argument("--json", action="store_true")
     _add_config(p)

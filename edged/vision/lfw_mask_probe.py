@@ -26,7 +26,7 @@ from edged.vision.image_io import ImageError, load_image
 from edged.vision.lfw import best_threshold, fold_summary, read_pairs
 from edged.vision.lfw_run import find_face
 from edged.vision.mask import CLASSES, MaskClassifier
-from edged.vision.masked.cache import VARIANTS, ProbeCache, build
+from edged.vision.masked.cache import ProbeCache, build
 from edged.vision.masked.draw import draw_mask, style_for
 from edged.vision.masked.head import HeadSettings, MaskedHead, embedder_params
 from edged.vision.pipeline import MASKED_STATES, FacePipeline
@@ -47,13 +47,14 @@ def train_head(
     start: dict[str, np.ndarray],
     settings: HeadSettings | None = None,
 ) -> MaskedHead:
-    """Train on every masked variant of every image in ``keys``, with the unmasked embedding of the same
-    image as its target; other images of the same person count as positives too, every other person's as
-    negatives (``MaskedHead.fit``)."""
+    """Train on the first ``settings.mask_variants`` masked variants of every image in ``keys``, with the
+    unmasked embedding of the same image as its target; other images of the same person count as positives
+    too, every other person's as negatives (``MaskedHead.fit``)."""
+    settings = settings or HeadSettings()
     feats, targets, people = [], [], []
     for k in sorted(set(keys)):
         plain = cache.plain.get(k)
-        for v in VARIANTS:
+        for v in range(settings.mask_variants):
             masked = cache.masked[v].get(k)
             if masked is not None and plain is not None:
                 feats.append(masked.feat)
@@ -137,7 +138,9 @@ def run_mask_probe(
     pairs = [p for p in all_pairs if p.fold in needed]
     keys = [(str(p.a.relative_to(data_dir)), str(p.b.relative_to(data_dir))) for p in pairs]
     t0 = time.perf_counter()
-    cache = build(pipeline, data_dir, sorted({p.a for p in pairs} | {p.b for p in pairs}))
+    settings = settings or HeadSettings()
+    images = sorted({p.a for p in pairs} | {p.b for p in pairs})
+    cache = build(pipeline, data_dir, images, settings.mask_variants)
     embed_s = time.perf_counter() - t0
     start = embedder_params(onnx.load(str(verified_path(pipeline.models_dir, "fr_feature.onnx"))))
     same = np.array([p.same for p in pairs])
@@ -209,8 +212,10 @@ def run_mask_probe(
             ),
             "images_per_second": len(cache.plain) / embed_s if embed_s > 0 else 0.0,
             "training_seconds": train_s,
-            "head_seed": (settings or HeadSettings()).seed,
-            "head_tail_average": (settings or HeadSettings()).tail_average,
+            "head_seed": settings.seed,
+            "head_tail_average": settings.tail_average,
+            "head_epochs": settings.epochs,
+            "head_mask_variants": settings.mask_variants,
             "method": "masked-face head (embedder's last layers retrained on synthetic-masked faces, "
             "contrastive, per fold); classifier-routed; masked threshold",
             "head_only": _summary(margins["head_only"], same, fold_of, tested),

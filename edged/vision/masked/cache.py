@@ -2,12 +2,14 @@
 (var/cache/).
 
 For every image: the embedding and the masked-head feature map (``head.FEATURE``, crop and mirrored crop)
-of the image as it is (store ``plain``), and of the image wearing each of ``VARIANTS`` seeded synthetic
-masks (stores ``masked0`` to ``masked3``; re-detected, so landmarks and alignment come from the masked face as
-they would at the gate; with the masked face's detector box, for the mask classifier). Variant 0 is the
-probe's mask; all variants train the masked head. Entries are added as they are computed and saved every
-few hundred images, so an interrupted run resumes. The store name covers the models, the embedding
-settings and the mask drawing, alignment and landmark code, so a change to any of them starts afresh.
+of the image as it is (store ``plain``), and of the image wearing each of the first ``variants`` seeded
+synthetic masks (stores ``masked0``, ``masked1``, ...; re-detected, so landmarks and alignment come from the
+masked face as they would at the gate; with the masked face's detector box, for the mask classifier).
+Variant 0 is the probe's mask; all variants train the masked head. A variant's mask depends only on the
+image and the variant number, so each store is filled on its own: asking for more variants computes only
+the new ones. Entries are added as they are computed and saved every few hundred images, so an
+interrupted run resumes. The store name covers the models, the embedding settings and the mask drawing,
+alignment and landmark code, so a change to any of them starts afresh.
 """
 
 from __future__ import annotations
@@ -32,11 +34,11 @@ log = logging.getLogger(__name__)
 FORMAT = 3
 DIM = 512
 SAVE_EVERY = 250
-VARIANTS = (0, 1, 2, 3)
 FEAT_SHAPE = (2, CHANNELS, POSITIONS)
 WIDTH = {"emb": DIM, "feat": 2 * CHANNELS * POSITIONS, "box": 4}
 DTYPE = {"emb": np.float32, "feat": np.float16, "box": np.float32}  # feature maps at half size on disk
-STORES = {"plain": ("emb", "feat"), **{f"masked{v}": ("emb", "feat", "box") for v in VARIANTS}}
+PLAIN_FIELDS = ("emb", "feat")
+MASKED_FIELDS = ("emb", "feat", "box")
 
 
 @dataclass
@@ -67,7 +69,10 @@ class Store:
         self.pending.append((key, found, values))
 
     def save(self) -> None:
-        """Fold the added rows into the arrays and write the file (atomically)."""
+        """Fold the added rows into the arrays and write the file (atomically); a file with nothing new is
+        left as it is."""
+        if not self.pending and self.path.exists():
+            return
         if self.pending:
             self.keys += [k for k, _, _ in self.pending]
             self.found = np.concatenate([self.found, [f for _, f, _ in self.pending]]).astype(bool)
@@ -105,8 +110,7 @@ def fingerprint(pipeline: FacePipeline) -> str:
     h = hashlib.sha256()
     for part in (
         f"format={FORMAT} flip={pipeline.embedder.flip} grey={pipeline.embedder.grey} "
-        f"mirror={pipeline.landmarks.mirror} "
-        f"variants={VARIANTS} feature={FEATURE}",
+        f"mirror={pipeline.landmarks.mirror} feature={FEATURE}",
         *(Path(str(m.__file__)).read_text() for m in (draw, align, landmarks)),
         repr(pipeline.detector.config),
     ):
@@ -116,15 +120,21 @@ def fingerprint(pipeline: FacePipeline) -> str:
     return h.hexdigest()[:16]
 
 
-def build(pipeline: FacePipeline, data_dir: Path, paths: list[Path]) -> ProbeCache:
-    """Every image in ``paths`` plain and in every mask variant: read from the cache, the rest computed
-    with the pipeline's embedder options (those the cache file's name is keyed on)."""
+def build(pipeline: FacePipeline, data_dir: Path, paths: list[Path], variants: int) -> ProbeCache:
+    """Every image in ``paths`` plain and wearing mask variants 0 to ``variants`` - 1: read from the cache,
+    the rest computed with the pipeline's embedder options (those the cache file's name is keyed on)."""
+    if variants < 1:
+        raise ValueError("variants must be at least 1 (variant 0 is the probe's mask)")
     stem = fingerprint(pipeline)
-    stores = {what: Store.open(cache_dir() / f"{stem}-{what}.npz", f) for what, f in STORES.items()}
+    names = {"plain": None, **{f"masked{v}": v for v in range(variants)}}
+    stores = {
+        name: Store.open(cache_dir() / f"{stem}-{name}.npz", MASKED_FIELDS if v is not None else PLAIN_FIELDS)
+        for name, v in names.items()
+    }
     keyed = [(p, str(p.relative_to(data_dir))) for p in paths]
-    known = set.intersection(*(set(s.keys) for s in stores.values()))
+    known = {name: set(store.keys) for name, store in stores.items()}
 
-    def one(path: Path, key: str, features: FeatureEmbedder) -> None:
+    def one(path: Path, key: str, missing: list[str], features: FeatureEmbedder) -> None:
         try:
             bgr = load_image(path)
         except ImageError as exc:
@@ -133,40 +143,49 @@ def build(pipeline: FacePipeline, data_dir: Path, paths: list[Path]) -> ProbeCac
         else:
             face = find_face(pipeline, bgr)
         if face is None or face.aligned is None or face.landmarks is None:
-            for store in stores.values():
-                store.add(key, False, {})
+            for name in missing:
+                stores[name].add(key, False, {})
             return
-        crops, slots = [face.aligned], ["plain"]
-        boxes = {}
-        for v in VARIANTS:
+        crops, slots, boxes = [], [], {}
+        for name in missing:
+            v = names[name]
+            if v is None:
+                crops.append(face.aligned)
+                slots.append(name)
+                continue
             mface = find_face(pipeline, draw_mask(bgr, face.landmarks, style_for(key, v)))
             if mface is not None and mface.aligned is not None:
                 crops.append(mface.aligned)
-                slots.append(f"masked{v}")
-                boxes[f"masked{v}"] = mface.box.astype(np.float32)
-        emb, feat = features.embed_with_features(crops)
-        for what, store in stores.items():
-            if what in slots:
-                i = slots.index(what)
-                values = {"emb": emb[i], "feat": feat[i]} | ({"box": boxes[what]} if what in boxes else {})
-                store.add(key, True, values)
+                slots.append(name)
+                boxes[name] = mface.box.astype(np.float32)
+        emb, feat = features.embed_with_features(crops) if crops else (np.zeros(0), np.zeros(0))
+        for name in missing:
+            if name in slots:
+                i = slots.index(name)
+                values = {"emb": emb[i], "feat": feat[i]} | ({"box": boxes[name]} if name in boxes else {})
+                stores[name].add(key, True, values)
             else:
-                store.add(key, False, {})
+                stores[name].add(key, False, {})
 
-    todo = [(p, k) for p, k in keyed if k not in known]
+    todo = [(p, k, [n for n in names if k not in known[n]]) for p, k in keyed]
+    todo = [(p, k, missing) for p, k, missing in todo if missing]
     if todo:
         features = FeatureEmbedder(
             pipeline.models_dir, flip=pipeline.embedder.flip, grey=pipeline.embedder.grey
         )
-        for i, (path, key) in enumerate(todo):
+        for i, (path, key, missing) in enumerate(todo):
             if i % SAVE_EVERY == 0 and i:
                 log.info("masked-probe cache: %d / %d images", i, len(todo))
                 for store in stores.values():
                     store.save()
-            one(path, key, features)
+            one(path, key, missing, features)
         for store in stores.values():
             store.save()
-    rows = {what: {k: r for r, k in enumerate(store.keys)} for what, store in stores.items()}
-    plain = {k: stores["plain"].face(k, rows["plain"][k]) for _, k in keyed}
-    masked = {v: {k: stores[f"masked{v}"].face(k, rows[f"masked{v}"][k]) for _, k in keyed} for v in VARIANTS}
-    return ProbeCache(plain, masked, grey=pipeline.embedder.grey)
+    rows = {name: {k: r for r, k in enumerate(store.keys)} for name, store in stores.items()}
+    keys = [k for _, k in keyed]
+
+    def faces(name: str) -> dict[str, CachedFace | None]:
+        return {k: stores[name].face(k, rows[name][k]) for k in keys}
+
+    masked = {v: faces(f"masked{v}") for v in range(variants)}
+    return ProbeCache(faces("plain"), masked, grey=pipeline.embedder.grey)

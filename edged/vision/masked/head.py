@@ -68,6 +68,8 @@ class HeadSettings:
     # share of the last steps whose weights are averaged into the result (tail averaging: damps the last
     # batches' noise; docs/masks.md says what it gained); 0 keeps the last step's weights
     tail_average: float = 0.5
+    # synthetic masks each training image wears (cache variants 0 to mask_variants - 1)
+    mask_variants: int = 4
 
 
 def _normalise(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -83,18 +83,18 @@ def test_view_one_takes_no_folds_or_mask_probe(tmp_path: Path, capsys: pytest.Ca
 
 
 @pytest.mark.parametrize(
-    ("argv", "seed", "tail"),
+    ("argv", "recipe"),
     [
-        ([], 7, 0.5),
-        (["--head-seed", "8"], 8, 0.5),
-        (["--head-tail-average", "0"], 7, 0.0),
-        (["--head-seed", "9", "--head-tail-average", "0.25"], 9, 0.25),
+        ([], (7, 0.5, 8, 4)),
+        (["--head-seed", "8"], (8, 0.5, 8, 4)),
+        (["--head-tail-average", "0"], (7, 0.0, 8, 4)),
+        (["--head-seed", "9", "--head-tail-average", "0.25"], (9, 0.25, 8, 4)),
+        (["--head-variants", "8", "--head-epochs", "4"], (7, 0.5, 4, 8)),
     ],
 )
-def test_mask_probe_passes_the_head_seed_and_tail_average(
+def test_mask_probe_passes_the_head_recipe(
     argv: list[str],
-    seed: int,
-    tail: float,
+    recipe: tuple[int, float, int, int],
     models_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -107,15 +107,27 @@ def test_mask_probe_passes_the_head_seed_and_tail_average(
 
     def fake_run(pipeline, data_dir, folds, *, train_folds, settings):  # type: ignore[no-untyped-def]
         seen.append(settings)
-        return {"head_seed": settings.seed, "head_tail_average": settings.tail_average}
+        return {"head_seed": settings.seed, "head_mask_variants": settings.mask_variants}
 
     monkeypatch.setattr(lfw_mask_probe, "run_mask_probe", fake_run)
     argv = ["eval", "lfw", "--mask-probe", "--data", str(tmp_path), "--json", *argv]
     assert main(argv) == 0
-    assert [(s.seed, s.tail_average) for s in seen] == [(seed, tail)]
-    assert json.loads(capsys.readouterr().out) == {"head_seed": seed, "head_tail_average": tail}
-    assert HeadSettings().seed == 7  # the shipped head's recipe, which the defaults must keep
-    assert HeadSettings().tail_average == 0.5
+    assert [(s.seed, s.tail_average, s.epochs, s.mask_variants) for s in seen] == [recipe]
+    assert json.loads(capsys.readouterr().out) == {"head_seed": recipe[0], "head_mask_variants": recipe[3]}
+    shipped = HeadSettings()  # the shipped head's recipe, which the defaults must keep
+    assert (shipped.seed, shipped.tail_average, shipped.epochs, shipped.mask_variants) == (7, 0.5, 8, 4)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--head-variants", "0"), ("--head-variants", "17"), ("--head-epochs", "0"), ("--head-epochs", "x")],
+)
+def test_a_head_variant_or_epoch_count_out_of_range_is_refused(
+    option: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["eval", "lfw", "--mask-probe", "--data", str(tmp_path), option, value])
+    assert option in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("value", ["1", "-0.1", "half"])

@@ -1,0 +1,75 @@
+"""The masked-probe cache on real LFW images: more mask variants are added without recomputing the others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edged.vision.config import OnnxRuntimeEngineConfig
+from edged.vision.masked import cache as probe_cache
+from edged.vision.masked.head import HeadSettings
+from edged.vision.pipeline import FacePipeline
+
+
+@pytest.fixture
+def images(shared_data: Path) -> tuple[Path, list[Path]]:
+    from edged.vision.lfw import read_pairs
+
+    data = shared_data / "lfw"
+    pairs = [p for p in read_pairs(data) if p.same][:2]
+    return data, sorted({p.a for p in pairs} | {p.b for p in pairs})
+
+
+def test_asking_for_more_variants_computes_only_the_new_ones(
+    images: tuple[Path, list[Path]], models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, paths = images
+    monkeypatch.setenv("EDGED_CACHE_DIR", str(tmp_path))
+    pipeline = FacePipeline(models_dir, OnnxRuntimeEngineConfig())
+    drawn: list[int] = []
+    style_for = probe_cache.style_for
+
+    def counting_style_for(key: str, variant: int = 0):  # type: ignore[no-untyped-def]
+        drawn.append(variant)
+        return style_for(key, variant)
+
+    monkeypatch.setattr(probe_cache, "style_for", counting_style_for)
+    one = probe_cache.build(pipeline, data, paths, 1)
+    assert sorted(set(drawn)) == [0] and len(drawn) == len(paths)
+    first = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "lfw_mask_probe").iterdir()}
+
+    drawn.clear()
+    two = probe_cache.build(pipeline, data, paths, 2)
+    assert sorted(set(drawn)) == [1] and len(drawn) == len(paths)
+    files = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "lfw_mask_probe").iterdir()}
+    assert {n: files[n] for n in first} == first  # plain and variant 0 were not rewritten
+    assert len(files) == len(first) + 1
+    keys = [str(p.relative_to(data)) for p in paths]
+    for k in keys:
+        a, b, c = one.masked[0][k], two.masked[0][k], two.masked[1][k]
+        assert a is not None and b is not None and c is not None
+        assert np.array_equal(a.emb, b.emb)
+        assert not np.allclose(b.emb, c.emb)  # another mask, another embedding
+    assert sorted(two.masked) == [0, 1]
+
+    with pytest.raises(ValueError, match="variants"):
+        probe_cache.build(pipeline, data, paths, 0)
+
+
+def test_the_head_trains_on_as_many_variants_as_its_settings_say(
+    images: tuple[Path, list[Path]], models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edged.vision import lfw_mask_probe
+    from edged.vision.masked.head import MaskedHead
+
+    data, paths = images
+    monkeypatch.setenv("EDGED_CACHE_DIR", str(tmp_path))
+    cache = probe_cache.build(FacePipeline(models_dir, OnnxRuntimeEngineConfig()), data, paths, 2)
+    seen: list[int] = []
+    monkeypatch.setattr(MaskedHead, "fit", lambda self, feats, targets, identity: seen.append(len(feats)))
+    keys = [str(p.relative_to(data)) for p in paths]
+    for variants in (1, 2):
+        lfw_mask_probe.train_head(keys, cache, {}, HeadSettings(mask_variants=variants))
+    assert seen == [len(keys), 2 * len(keys)]
