@@ -254,6 +254,40 @@ def _share(text: str) -> float:
     return value
 
 
+def _add_head_options(p: argparse.ArgumentParser) -> None:
+    """``--mask-probe``'s changes to the masked head's recipe (each defaults to the shipped head's)."""
+    options: list[tuple[str, Any, str, str]] = [
+        ("--head-seed", int, "S", "seed of the head's training"),
+        ("--head-tail-average", _share, "F", "share of the last training steps whose weights are averaged"),
+        ("--head-epochs", _count(64), "N", "epochs of the head's training, 1 to 64"),
+        (
+            "--head-variants",
+            _count(16),
+            "N",
+            "synthetic masks each training image wears, 1 to 16 (new variants are added to the cache)",
+        ),
+    ]
+    for flag, kind, metavar, text in options:
+        p.add_argument(
+            flag, type=kind, metavar=metavar, help=f"with --mask-probe: {text} (default: the shipped head's)"
+        )
+
+
+def _count(most: int) -> Any:
+    """An argparse type: a whole number from 1 to ``most``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(f"must be 1 to {most}, got {value}")
+        return value
+
+    return parse
+
+
 def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", metavar="FILE", help="edged.yaml (default: built-in defaults)")
 
@@ -299,34 +333,7 @@ def register(sub: Sub, groups: dict[str, Sub]) -> None:
         metavar="K",
         help="with --mask-probe: folds the masked-face head is trained on per test fold (default 8)",
     )
-    p.add_argument(
-        "--head-seed",
-        type=int,
-        metavar="S",
-        help="with --mask-probe: seed of the head's training (default: the shipped head's)",
-    )
-    p.add_argument(
-        "--head-tail-average",
-        type=_share,
-        metavar="F",
-        help="with --mask-probe: share of the head's last training steps whose weights are averaged "
-        "(default: the shipped head's recipe)",
-    )
-    p.add_argument(
-        "--head-epochs",
-        type=int,
-        choices=range(1, 65),
-        metavar="N",
-        help="with --mask-probe: epochs of the head's training (default: the shipped head's recipe)",
-    )
-    p.add_argument(
-        "--head-variants",
-        type=int,
-        choices=range(1, 17),
-        metavar="N",
-        help="with --mask-probe: synthetic masks each training image wears, 1 to 16 (default: the shipped "
-        "head's recipe; new variants are added to the cache)",
-    )
+    _add_head_options(p)
     p.add_argument("--json", action="store_true")
     _add_config(p)
     p.set_defaults(func=_guarded(cmd_eval_lfw))
