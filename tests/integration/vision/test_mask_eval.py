@@ -14,10 +14,10 @@ from edged.vision.pipeline import FacePipeline
 
 # Measured here for the one-fold CI configuration (test fold 0, calibration fold 1, training fold 2);
 # see docs/masks.md. The full 10-fold figures come from `edged eval lfw --mask-probe`.
-# Measured on test fold 0 with the head trained on fold 2 (grey crops): 92.0 %, head 91.8 % vs plain 90.8 %.
-# The margin was 3 points while the plain path embedded colour (86.8 % on this fold); grey lifted the plain
-# path, and fold 0 is one of the folds where the head gains least in the 10-fold run (+2.8 points; the
-# least +2.3, +4.3 on average).
+# Measured on test fold 0 with the head trained on fold 2 (grey crops, 8 mask variants, 4 epochs): 92.0 %,
+# head 91.8 % vs plain 90.8 %. The margin was 3 points while the plain path embedded colour (86.8 % on this
+# fold); grey lifted the plain path, and fold 0 is one of the folds where the head gains least in the
+# 10-fold run (+3.3 points; the least +3.0, +5.1 on average).
 ONE_FOLD_FLOOR = {"accuracy": 0.91, "baseline_margin": 0.005}
 
 
@@ -124,9 +124,9 @@ def test_detect_gives_every_face_a_mask_state(
 
 
 @pytest.mark.slow
-# A hang guard, not a speed limit: with an empty cache the five passes over 2,320 images and the head's
-# training take about ten minutes on two cores, close to the suite's 600 s default (one CI run went over).
-@pytest.mark.timeout(1800)
+# A hang guard, not a speed limit: with an empty cache the nine passes over 2,320 images (plain and eight
+# masks) and the head's training take over ten minutes on two cores, beyond the suite's 600 s default.
+@pytest.mark.timeout(3600)
 def test_one_masked_probe_fold_stays_above_its_floor(shared_data: Path, models_dir: Path) -> None:
     from edged.vision.config import OnnxRuntimeEngineConfig
     from edged.vision.lfw_mask_probe import run_mask_probe
@@ -136,10 +136,10 @@ def test_one_masked_probe_fold_stays_above_its_floor(shared_data: Path, models_d
     assert r["pairs"] == 600 and r["folds"] == 1
     assert r["accuracy"] >= ONE_FOLD_FLOOR["accuracy"]
     assert r["head_only"]["accuracy"] > r["baseline_plain"]["accuracy"] + ONE_FOLD_FLOOR["baseline_margin"]
-    # the head on its calibration fold (fold 1, threshold chosen there: 94.7 % here), for comparing recipes
+    # the head on its calibration fold (fold 1, threshold chosen there: 94.8 % here), for comparing recipes
     assert len(r["calibration"]["fold_accuracy"]) == 1
     assert r["calibration"]["accuracy"] >= ONE_FOLD_FLOOR["accuracy"]
     # the plain path is the foundation pipeline's, unchanged (99.33 % on fold 0 here), and routing unmasked
-    # probes through the mask classifier (the head for the ones it calls masked) must not lower it (99.50 %)
+    # probes through the mask classifier (the head for the ones it calls masked) must not lower it (99.33 %)
     assert r["unmasked"]["accuracy"] >= 0.98
     assert r["unmasked_routed"]["accuracy"] >= r["unmasked"]["accuracy"]
