@@ -82,7 +82,8 @@ class Store:
                 self.arrays[f] = np.vstack([arr, new.astype(DTYPE[f])])
             self.pending = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.stem + ".tmp.npz")
+        # a temporary name of this process's own: two runs filling the same store never write one file
+        tmp = self.path.with_name(f"{self.path.stem}.{os.getpid()}.tmp.npz")
         np.savez(tmp, keys=np.array(self.keys), found=self.found, **self.arrays)  # type: ignore[arg-type]
         tmp.replace(self.path)
 
