@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -233,15 +234,8 @@ def cmd_bench_ops(args: argparse.Namespace) -> int:
 
 def _head_settings(args: argparse.Namespace, settings: HeadSettings) -> HeadSettings:
     """The shipped head's recipe with what the command line changes of it."""
-    if args.head_seed is not None:
-        settings = dataclasses.replace(settings, seed=args.head_seed)
-    if args.head_tail_average is not None:
-        settings = dataclasses.replace(settings, tail_average=args.head_tail_average)
-    if args.head_epochs is not None:
-        settings = dataclasses.replace(settings, epochs=args.head_epochs)
-    if args.head_variants is not None:
-        settings = dataclasses.replace(settings, mask_variants=args.head_variants)
-    return settings
+    given = {field: getattr(args, f"head_{field}") for _, field, *_ in HEAD_OPTIONS}
+    return dataclasses.replace(settings, **{field: v for field, v in given.items() if v is not None})
 
 
 def _share(text: str) -> float:
@@ -254,38 +248,36 @@ def _share(text: str) -> float:
     return value
 
 
-def _add_head_options(p: argparse.ArgumentParser) -> None:
-    """``--mask-probe``'s changes to the masked head's recipe (each defaults to the shipped head's)."""
-    options: list[tuple[str, Any, str, str]] = [
-        ("--head-seed", int, "S", "seed of the head's training"),
-        ("--head-tail-average", _share, "F", "share of the last training steps whose weights are averaged"),
-        ("--head-epochs", _count(64), "N", "epochs of the head's training, 1 to 64"),
-        (
-            "--head-variants",
-            _count(16),
-            "N",
-            "synthetic masks each training image wears, 1 to 16 (new variants are added to the cache)",
-        ),
-    ]
-    for flag, kind, metavar, text in options:
-        p.add_argument(
-            flag, type=kind, metavar=metavar, help=f"with --mask-probe: {text} (default: the shipped head's)"
-        )
-
-
-def _count(most: int) -> Any:
-    """An argparse type: a whole number from 1 to ``most``."""
+def whole_number(least: int, most: int | None = None, unit: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number from ``least`` (up to ``most``); ``unit`` names what it counts in
+    the refusal."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if not 1 <= value <= most:
-            raise argparse.ArgumentTypeError(f"must be 1 to {most}, got {value}")
+            raise argparse.ArgumentTypeError(f"not a whole number{unit}: {text!r}") from None
+        if value < least or (most is not None and value > most):
+            bounds = f"{least} or more" if most is None else f"{least} to {most}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
         return value
 
     return parse
+
+
+# --mask-probe's changes to the masked head's recipe: flag, HeadSettings field it sets, type, metavar, help
+HEAD_OPTIONS: list[tuple[str, str, Callable[[str], Any], str, str]] = [
+    ("--head-seed", "seed", int, "S", "seed of the head's training"),
+    ("--head-tail-average", "tail_average", _share, "F", "share of last steps whose weights are averaged"),
+    ("--head-epochs", "epochs", whole_number(1, 64), "N", "epochs of the head's training, 1 to 64"),
+    (
+        "--head-variants",
+        "mask_variants",
+        whole_number(1, 16),
+        "N",
+        "synthetic masks each training image wears, 1 to 16 (new variants are added to the cache)",
+    ),
+]
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -333,7 +325,14 @@ def register(sub: Sub, groups: dict[str, Sub]) -> None:
         metavar="K",
         help="with --mask-probe: folds the masked-face head is trained on per test fold (default 8)",
     )
-    _add_head_options(p)
+    for flag, field, kind, metavar, text in HEAD_OPTIONS:
+        p.add_argument(
+            flag,
+            dest=f"head_{field}",
+            type=kind,
+            metavar=metavar,
+            help=f"with --mask-probe: {text} (default: the shipped head's)",
+        )
     p.add_argument("--json", action="store_true")
     _add_config(p)
     p.set_defaults(func=_guarded(cmd_eval_lfw))

@@ -11,6 +11,7 @@ from typing import Any
 from edged.config import ConfigError
 from edged.config.schema import load_config
 from edged.models import ModelError
+from edged.vision.commands import whole_number
 from edged.vision.engines import EngineError
 from edged.vision.image_io import ImageError
 
@@ -20,16 +21,6 @@ Sub = argparse._SubParsersAction
 def _fail(message: str) -> int:
     print(f"edged: {message}", file=sys.stderr)
     return 1
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of pixels: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
 
 
 def cmd_eval_masks(args: argparse.Namespace) -> int:
@@ -81,7 +72,7 @@ def register(sub: Sub, groups: dict[str, Sub]) -> None:
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
     p.add_argument(
         "--min-face-px",
-        type=_non_negative_int,
+        type=whole_number(0, unit=" of pixels"),
         default=0,
         metavar="N",
         help="only faces whose annotated box is at least N px wide (a gate's detector drops smaller ones; "
