@@ -277,6 +277,7 @@ HEAD_OPTIONS: list[tuple[str, str, Callable[[str], Any], str, str]] = [
         "N",
         "synthetic masks each training image wears, 1 to 16 (new variants are added to the cache)",
     ),
+    ("--head-margin", "margin", _share, "M", "cosine margin a masked face must beat other people by"),
 ]
 
 

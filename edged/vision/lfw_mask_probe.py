@@ -216,6 +216,7 @@ def run_mask_probe(
             "head_tail_average": settings.tail_average,
             "head_epochs": settings.epochs,
             "head_mask_variants": settings.mask_variants,
+            "head_margin": settings.margin,
             "method": "masked-face head (embedder's last layers retrained on synthetic-masked faces, "
             "contrastive, per fold); classifier-routed; masked threshold",
             "head_only": _summary(margins["head_only"], same, fold_of, tested),

@@ -71,6 +71,9 @@ class HeadSettings:
     # synthetic masks each training image wears (cache variants 0 to mask_variants - 1); 8 masks for 4 epochs
     # took the same steps as 4 for 8 and did better (docs/masks.md)
     mask_variants: int = 8
+    # cosine by which a masked face must beat every other person's unmasked embedding in training (an
+    # additive margin on the positives' logits, as in CosFace); 0 is the plain contrastive loss
+    margin: float = 0.0
 
 
 def _normalise(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -210,7 +213,9 @@ class MaskedHead:
         n = len(x)
 
         def side(lg: np.ndarray, positive: np.ndarray) -> tuple[float, np.ndarray]:
-            """-log(share of the positives in the softmax), in log space so nothing underflows."""
+            """-log(share of the positives in the softmax), in log space so nothing underflows. The margin
+            is a constant on the positives' logits, so the gradient keeps its form."""
+            lg = lg - positive * (self.settings.margin / tau)
             lg = lg - lg.max(axis=1, keepdims=True)
             log_all = np.log(np.exp(lg).sum(axis=1, keepdims=True))
             pos_lg = np.where(positive, lg, -np.inf)  # every row has a positive: itself

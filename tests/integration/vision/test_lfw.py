@@ -85,16 +85,17 @@ def test_view_one_takes_no_folds_or_mask_probe(tmp_path: Path, capsys: pytest.Ca
 @pytest.mark.parametrize(
     ("argv", "recipe"),
     [
-        ([], (7, 0.5, 4, 8)),
-        (["--head-seed", "8"], (8, 0.5, 4, 8)),
-        (["--head-tail-average", "0"], (7, 0.0, 4, 8)),
-        (["--head-seed", "9", "--head-tail-average", "0.25"], (9, 0.25, 4, 8)),
-        (["--head-variants", "4", "--head-epochs", "8"], (7, 0.5, 8, 4)),
+        ([], (7, 0.5, 4, 8, 0.0)),
+        (["--head-seed", "8"], (8, 0.5, 4, 8, 0.0)),
+        (["--head-tail-average", "0"], (7, 0.0, 4, 8, 0.0)),
+        (["--head-seed", "9", "--head-tail-average", "0.25"], (9, 0.25, 4, 8, 0.0)),
+        (["--head-variants", "4", "--head-epochs", "8"], (7, 0.5, 8, 4, 0.0)),
+        (["--head-margin", "0.1"], (7, 0.5, 4, 8, 0.1)),
     ],
 )
 def test_mask_probe_passes_the_head_recipe(
     argv: list[str],
-    recipe: tuple[int, float, int, int],
+    recipe: tuple[int, float, int, int, float],
     models_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -112,10 +113,16 @@ def test_mask_probe_passes_the_head_recipe(
     monkeypatch.setattr(lfw_mask_probe, "run_mask_probe", fake_run)
     argv = ["eval", "lfw", "--mask-probe", "--data", str(tmp_path), "--json", *argv]
     assert main(argv) == 0
-    assert [(s.seed, s.tail_average, s.epochs, s.mask_variants) for s in seen] == [recipe]
+    assert [(s.seed, s.tail_average, s.epochs, s.mask_variants, s.margin) for s in seen] == [recipe]
     assert json.loads(capsys.readouterr().out) == {"head_seed": recipe[0], "head_mask_variants": recipe[3]}
     shipped = HeadSettings()  # the shipped head's recipe, which the defaults must keep
-    assert (shipped.seed, shipped.tail_average, shipped.epochs, shipped.mask_variants) == (7, 0.5, 4, 8)
+    assert (shipped.seed, shipped.tail_average, shipped.epochs, shipped.mask_variants, shipped.margin) == (
+        7,
+        0.5,
+        4,
+        8,
+        0.0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -130,10 +137,11 @@ def test_a_head_variant_or_epoch_count_out_of_range_is_refused(
     assert option in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option", ["--head-tail-average", "--head-margin"])
 @pytest.mark.parametrize("value", ["1", "-0.1", "half"])
-def test_a_tail_average_outside_0_to_1_is_refused(
-    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_a_share_outside_0_to_1_is_refused(
+    option: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit):
-        main(["eval", "lfw", "--mask-probe", "--data", str(tmp_path), "--head-tail-average", value])
-    assert "--head-tail-average" in capsys.readouterr().err
+        main(["eval", "lfw", "--mask-probe", "--data", str(tmp_path), option, value])
+    assert option in capsys.readouterr().err

@@ -34,9 +34,10 @@ def _random_params(rng: np.random.Generator, dtype: type = np.float32) -> dict[s
     } | {}
 
 
-def test_gradients_match_finite_differences() -> None:
+@pytest.mark.parametrize("margin", [0.0, 0.2])
+def test_gradients_match_finite_differences(margin: float) -> None:
     rng = np.random.default_rng(1)
-    head = MaskedHead(_random_params(rng))
+    head = MaskedHead(_random_params(rng), HeadSettings(margin=margin))
     head.params = {k: v.astype(np.float64) for k, v in head.params.items()}
     x = rng.standard_normal((6, 2, CHANNELS, POSITIONS))
     u = rng.standard_normal((6, DIM))
@@ -65,6 +66,19 @@ def test_gradients_match_finite_differences() -> None:
         down, _ = head._loss_and_grads(x, u, ids, bank)
         p[index] = old
         assert np.isclose(grads[name][index], (up - down) / (2 * eps), rtol=1e-3, atol=1e-8), name
+
+
+def test_a_margin_makes_the_own_person_win_by_more() -> None:
+    """With a margin the same weights and faces cost more: the positives' logits are lowered."""
+    rng = np.random.default_rng(5)
+    params = _random_params(rng)
+    x = rng.standard_normal((4, 2, CHANNELS, POSITIONS)).astype(np.float32)
+    u = rng.standard_normal((4, DIM)).astype(np.float32)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    ids = np.array([0, 1, 2, 3])
+    plain, _ = MaskedHead(params)._loss_and_grads(x, u, ids, Bank(u, ids))
+    strict, _ = MaskedHead(params, HeadSettings(margin=0.2))._loss_and_grads(x, u, ids, Bank(u, ids))
+    assert strict > plain + 0.5
 
 
 def test_every_image_in_the_bank_is_a_negative_not_only_the_batch() -> None:
