@@ -11,6 +11,7 @@ import pytest
 
 from edged.cli import main
 from edged.vision.lfw import LfwError, best_threshold, evaluate, read_dev_pairs, read_pairs, tar_at_far
+from edged.vision.masked.head import HeadSettings
 
 
 def test_fold_one_accuracy_floor(
@@ -102,7 +103,6 @@ def test_mask_probe_passes_the_head_recipe(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from edged.vision import lfw_mask_probe
-    from edged.vision.masked.head import HeadSettings
 
     seen: list[HeadSettings] = []
 
@@ -113,16 +113,13 @@ def test_mask_probe_passes_the_head_recipe(
     monkeypatch.setattr(lfw_mask_probe, "run_mask_probe", fake_run)
     argv = ["eval", "lfw", "--mask-probe", "--data", str(tmp_path), "--json", *argv]
     assert main(argv) == 0
-    assert [(s.seed, s.tail_average, s.epochs, s.mask_variants, s.margin) for s in seen] == [recipe]
+    assert [_recipe(s) for s in seen] == [recipe]
     assert json.loads(capsys.readouterr().out) == {"head_seed": recipe[0], "head_mask_variants": recipe[3]}
-    shipped = HeadSettings()  # the shipped head's recipe, which the defaults must keep
-    assert (shipped.seed, shipped.tail_average, shipped.epochs, shipped.mask_variants, shipped.margin) == (
-        7,
-        0.5,
-        4,
-        8,
-        0.0,
-    )
+    assert _recipe(HeadSettings()) == (7, 0.5, 4, 8, 0.0)  # the shipped head's, which the defaults must keep
+
+
+def _recipe(s: HeadSettings) -> tuple[int, float, int, int, float]:
+    return (s.seed, s.tail_average, s.epochs, s.mask_variants, s.margin)
 
 
 @pytest.mark.parametrize(
