@@ -215,7 +215,8 @@ class MaskedHead:
         def side(lg: np.ndarray, positive: np.ndarray) -> tuple[float, np.ndarray]:
             """-log(share of the positives in the softmax), in log space so nothing underflows. The margin
             is a constant on the positives' logits, so the gradient keeps its form."""
-            lg = lg - positive * (self.settings.margin / tau)
+            if self.settings.margin:
+                lg = lg - positive * (self.settings.margin / tau)
             lg = lg - lg.max(axis=1, keepdims=True)
             log_all = np.log(np.exp(lg).sum(axis=1, keepdims=True))
             pos_lg = np.where(positive, lg, -np.inf)  # every row has a positive: itself
