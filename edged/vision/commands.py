@@ -278,6 +278,14 @@ HEAD_OPTIONS: list[tuple[str, str, Callable[[str], Any], str, str]] = [
         "synthetic masks each training image wears, 1 to 16 (new variants are added to the cache)",
     ),
     ("--head-margin", "margin", _share, "M", "cosine margin a masked face must beat other people by"),
+    (
+        "--head-soup",
+        "soup",
+        whole_number(1, 8),
+        "N",
+        "heads trained with seeds S to S+N-1 and averaged weight by weight, 1 to 8 (the JSON's soup_members "
+        "scores each)",
+    ),
 ]
 
 

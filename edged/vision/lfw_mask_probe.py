@@ -12,6 +12,7 @@ optimistic, but it lets a change of recipe be judged without looking at the test
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from edged.vision.lfw_run import find_face
 from edged.vision.mask import CLASSES, MaskClassifier
 from edged.vision.masked.cache import ProbeCache, build
 from edged.vision.masked.draw import draw_mask, style_for
-from edged.vision.masked.head import HeadSettings, MaskedHead, embedder_params
+from edged.vision.masked.head import HeadSettings, MaskedHead, embedder_params, soup_of
 from edged.vision.pipeline import MASKED_STATES, FacePipeline
 
 log = logging.getLogger(__name__)
@@ -41,13 +42,14 @@ def _person(key: str) -> str:
     return Path(key).parent.name
 
 
-def train_head(
+def train_heads(
     keys: list[str],
     cache: ProbeCache,
     start: dict[str, np.ndarray],
     settings: HeadSettings | None = None,
-) -> MaskedHead:
-    """Train on the first ``settings.mask_variants`` masked variants of every image in ``keys``, with the
+) -> list[MaskedHead]:
+    """The members of the soup: one head per seed ``settings.seed`` .. ``settings.seed + settings.soup - 1``,
+    each trained on the first ``settings.mask_variants`` masked variants of every image in ``keys``, with the
     unmasked embedding of the same image as its target; other images of the same person count as positives
     too, every other person's as negatives (``MaskedHead.fit``)."""
     settings = settings or HeadSettings()
@@ -61,9 +63,25 @@ def train_head(
                 targets.append(plain.emb)
                 people.append(_person(k))
     index = {p: i for i, p in enumerate(sorted(set(people)))}
-    head = MaskedHead(start, settings, grey=cache.grey)
-    head.fit(np.stack(feats).astype(np.float32), np.stack(targets), np.array([index[p] for p in people]))
-    return head
+    x, u = np.stack(feats).astype(np.float32), np.stack(targets)
+    ids = np.array([index[p] for p in people])
+    members = []
+    for i in range(settings.soup):
+        member = dataclasses.replace(settings, seed=settings.seed + i, soup=1)
+        head = MaskedHead(start, member, grey=cache.grey)
+        head.fit(x, u, ids)
+        members.append(head)
+    return members
+
+
+def train_head(
+    keys: list[str],
+    cache: ProbeCache,
+    start: dict[str, np.ndarray],
+    settings: HeadSettings | None = None,
+) -> MaskedHead:
+    """The head of ``settings``: its soup members (``train_heads``) averaged, or the single head."""
+    return soup_of(train_heads(keys, cache, start, settings))
 
 
 @dataclass
@@ -158,6 +176,10 @@ def run_mask_probe(
     names = ("method", "head_only", "plain_masked", "unmasked", "unmasked_routed", "calibration")
     margins = {name: np.full(len(pairs), np.nan) for name in names}
     thresholds: dict[str, list[float]] = {"masked": [], "plain": []}
+    member_margins = [
+        {"method": np.full(len(pairs), np.nan), "calibration": np.full(len(pairs), np.nan)}
+        for _ in range(settings.soup)
+    ]
     t1 = time.perf_counter()
     for k in tested:
         calib, train = _other_folds(k, train_folds)[0], _other_folds(k, train_folds)[1:]
@@ -166,20 +188,24 @@ def run_mask_probe(
             {_person(x) for x in train_keys}
             & {_person(x) for (a, b), f in zip(keys, fold_of, strict=True) if f == k for x in (a, b)}
         ), "test fold people in training"
-        head = train_head(train_keys, cache, start, settings)
+        members = train_heads(train_keys, cache, start, settings)
+        head = soup_of(members)
         cal, test = np.flatnonzero(fold_of == calib), np.flatnonzero(fold_of == k)
         test_pairs = [keys[i] for i in test]
-        calibrating = _scores([keys[i] for i in cal], cache, masked_probe=True, head=head)
-        t_masked = best_threshold(calibrating, same[cal])
-        margins["calibration"][cal] = calibrating - t_masked
+        cal_pairs = [keys[i] for i in cal]
         t_plain = best_threshold(plain_unmasked[cal], same[cal])
         t_plain_masked = best_threshold(plain_masked[cal], same[cal])
+        routed = np.array([verdicts.masked.get(b, "mask") in MASKED_STATES for _, b in test_pairs])
+        t_masked, calibrating, headed = _judged(head, cache, cal_pairs, same[cal], test_pairs)
+        margins["calibration"][cal] = calibrating
         thresholds["masked"].append(t_masked)
         thresholds["plain"].append(t_plain)
-        headed = _scores(test_pairs, cache, masked_probe=True, head=head) - t_masked
-        routed = np.array([verdicts.masked.get(b, "mask") in MASKED_STATES for _, b in test_pairs])
         margins["method"][test] = np.where(routed, headed, plain_masked[test] - t_plain)
         margins["head_only"][test] = headed
+        for i, member in enumerate(members if len(members) > 1 else []):
+            _, member_cal, member_test = _judged(member, cache, cal_pairs, same[cal], test_pairs)
+            member_margins[i]["calibration"][cal] = member_cal
+            member_margins[i]["method"][test] = np.where(routed, member_test, plain_masked[test] - t_plain)
         margins["plain_masked"][test] = plain_masked[test] - t_plain_masked
         margins["unmasked"][test] = plain_unmasked[test] - t_plain
         # an unmasked probe the classifier wrongly calls masked is embedded by the head
@@ -217,6 +243,7 @@ def run_mask_probe(
             "head_epochs": settings.epochs,
             "head_mask_variants": settings.mask_variants,
             "head_margin": settings.margin,
+            "head_soup": settings.soup,
             "method": "masked-face head (embedder's last layers retrained on synthetic-masked faces, "
             "contrastive, per fold); classifier-routed; masked threshold",
             "head_only": _summary(margins["head_only"], same, fold_of, tested),
@@ -235,7 +262,32 @@ def run_mask_probe(
             },
         }
     )
+    if settings.soup > 1:
+        calibration_folds = [_other_folds(k, train_folds)[0] for k in tested]
+        result["soup_members"] = [
+            {
+                "seed": settings.seed + i,
+                **_summary(m["method"], same, fold_of, tested),
+                "calibration": _summary(m["calibration"], same, fold_of, calibration_folds),
+            }
+            for i, m in enumerate(member_margins)
+        ]
     return result
+
+
+def _judged(
+    head: MaskedHead,
+    cache: ProbeCache,
+    cal_pairs: list[tuple[str, str]],
+    cal_same: np.ndarray,
+    test_pairs: list[tuple[str, str]],
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """``head``'s masked threshold chosen on the calibration pairs, and the calibration and test pairs'
+    margins over it (masked probes embedded by the head)."""
+    calibrating = _scores(cal_pairs, cache, masked_probe=True, head=head)
+    threshold = best_threshold(calibrating, cal_same)
+    tested = _scores(test_pairs, cache, masked_probe=True, head=head)
+    return threshold, calibrating - threshold, tested - threshold
 
 
 def _other_folds(k: int, train_folds: int) -> list[int]:

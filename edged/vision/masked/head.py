@@ -18,6 +18,7 @@ Adam), so the per-fold training runs inside ``edged eval lfw --mask-probe`` with
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,24 @@ class HeadSettings:
     # cosine by which a masked face must beat every other person's unmasked embedding in training (an
     # additive margin on the positives' logits, as in CosFace); 0 is the plain contrastive loss
     margin: float = 0.0
+    # heads trained with seeds seed .. seed + soup - 1 and averaged weight by weight into one (a model
+    # soup: they all start from the embedder's weights, so their mean is a head too, served at one head's
+    # cost); 1 trains a single head
+    soup: int = 1
+
+
+def soup_of(heads: list[MaskedHead]) -> MaskedHead:
+    """The weight-by-weight mean of ``heads`` (trained from the same start, on crops of the same kind)."""
+    if not heads:
+        raise ValueError("a soup needs at least one head")
+    if len({h.grey for h in heads}) > 1:
+        raise ValueError("heads trained on grey and on colour crops cannot be averaged")
+    params = {
+        k: np.asarray(np.mean([h.params[k] for h in heads], axis=0, dtype=np.float64))
+        for k in heads[0].params
+    }
+    first = heads[0].settings
+    return MaskedHead(params, dataclasses.replace(first, soup=len(heads)), grey=heads[0].grey)
 
 
 def _normalise(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -86,17 +86,18 @@ def test_view_one_takes_no_folds_or_mask_probe(tmp_path: Path, capsys: pytest.Ca
 @pytest.mark.parametrize(
     ("argv", "recipe"),
     [
-        ([], (7, 0.5, 4, 8, 0.0)),
-        (["--head-seed", "8"], (8, 0.5, 4, 8, 0.0)),
-        (["--head-tail-average", "0"], (7, 0.0, 4, 8, 0.0)),
-        (["--head-seed", "9", "--head-tail-average", "0.25"], (9, 0.25, 4, 8, 0.0)),
-        (["--head-variants", "4", "--head-epochs", "8"], (7, 0.5, 8, 4, 0.0)),
-        (["--head-margin", "0.1"], (7, 0.5, 4, 8, 0.1)),
+        ([], (7, 0.5, 4, 8, 0.0, 1)),
+        (["--head-seed", "8"], (8, 0.5, 4, 8, 0.0, 1)),
+        (["--head-tail-average", "0"], (7, 0.0, 4, 8, 0.0, 1)),
+        (["--head-seed", "9", "--head-tail-average", "0.25"], (9, 0.25, 4, 8, 0.0, 1)),
+        (["--head-variants", "4", "--head-epochs", "8"], (7, 0.5, 8, 4, 0.0, 1)),
+        (["--head-margin", "0.1"], (7, 0.5, 4, 8, 0.1, 1)),
+        (["--head-seed", "10", "--head-soup", "3"], (10, 0.5, 4, 8, 0.0, 3)),
     ],
 )
 def test_mask_probe_passes_the_head_recipe(
     argv: list[str],
-    recipe: tuple[int, float, int, int, float],
+    recipe: tuple[int, float, int, int, float, int],
     models_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -115,18 +116,32 @@ def test_mask_probe_passes_the_head_recipe(
     assert main(argv) == 0
     assert [_recipe(s) for s in seen] == [recipe]
     assert json.loads(capsys.readouterr().out) == {"head_seed": recipe[0], "head_mask_variants": recipe[3]}
-    assert _recipe(HeadSettings()) == (7, 0.5, 4, 8, 0.0)  # the shipped head's, which the defaults must keep
+    assert _recipe(HeadSettings()) == (
+        7,
+        0.5,
+        4,
+        8,
+        0.0,
+        1,
+    )  # the shipped head's, which the defaults must keep
 
 
-def _recipe(s: HeadSettings) -> tuple[int, float, int, int, float]:
-    return (s.seed, s.tail_average, s.epochs, s.mask_variants, s.margin)
+def _recipe(s: HeadSettings) -> tuple[int, float, int, int, float, int]:
+    return (s.seed, s.tail_average, s.epochs, s.mask_variants, s.margin, s.soup)
 
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("--head-variants", "0"), ("--head-variants", "17"), ("--head-epochs", "0"), ("--head-epochs", "x")],
+    [
+        ("--head-variants", "0"),
+        ("--head-variants", "17"),
+        ("--head-epochs", "0"),
+        ("--head-epochs", "x"),
+        ("--head-soup", "0"),
+        ("--head-soup", "9"),
+    ],
 )
-def test_a_head_variant_or_epoch_count_out_of_range_is_refused(
+def test_a_head_variant_epoch_or_soup_count_out_of_range_is_refused(
     option: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit):

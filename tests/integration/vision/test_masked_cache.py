@@ -73,3 +73,27 @@ def test_the_head_trains_on_as_many_variants_as_its_settings_say(
     for variants in (1, 2):
         lfw_mask_probe.train_head(keys, cache, {}, HeadSettings(mask_variants=variants))
     assert seen == [len(keys), 2 * len(keys)]
+
+
+def test_a_soup_trains_one_head_per_seed_on_the_same_faces(
+    images: tuple[Path, list[Path]], models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edged.vision import lfw_mask_probe
+    from edged.vision.masked.head import MaskedHead
+
+    data, paths = images
+    monkeypatch.setenv("EDGED_CACHE_DIR", str(tmp_path))
+    cache = probe_cache.build(FacePipeline(models_dir, OnnxRuntimeEngineConfig()), data, paths, 1)
+    seen: list[tuple[int, int, int]] = []
+
+    def fit(self: MaskedHead, feats: np.ndarray, targets: np.ndarray, identity: np.ndarray) -> None:
+        seen.append((self.settings.seed, self.settings.soup, len(feats)))
+        self.params = {k: np.full(1, float(self.settings.seed), np.float32) for k in ("wc", "bc")}
+
+    monkeypatch.setattr(MaskedHead, "fit", fit)
+    keys = [str(p.relative_to(data)) for p in paths]
+    heads = lfw_mask_probe.train_heads(keys, cache, {}, HeadSettings(seed=10, soup=3, mask_variants=1))
+    assert seen == [(10, 1, len(keys)), (11, 1, len(keys)), (12, 1, len(keys))]
+    assert [h.settings.seed for h in heads] == [10, 11, 12]
+    soup = lfw_mask_probe.train_head(keys, cache, {}, HeadSettings(seed=10, soup=3, mask_variants=1))
+    assert soup.params["wc"].tolist() == [11.0] and soup.settings.soup == 3

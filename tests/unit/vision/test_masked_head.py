@@ -19,6 +19,7 @@ from edged.vision.masked.head import (
     Bank,
     HeadSettings,
     MaskedHead,
+    soup_of,
 )
 
 
@@ -79,6 +80,28 @@ def test_a_margin_makes_the_own_person_win_by_more() -> None:
     plain, _ = MaskedHead(params)._loss_and_grads(x, u, ids, Bank(u, ids))
     strict, _ = MaskedHead(params, HeadSettings(margin=0.2))._loss_and_grads(x, u, ids, Bank(u, ids))
     assert strict > plain + 0.5
+
+
+def test_a_soup_is_the_weight_by_weight_mean_of_its_heads() -> None:
+    rng = np.random.default_rng(6)
+    a, b, c = (MaskedHead(_random_params(rng), HeadSettings(seed=s)) for s in (10, 11, 12))
+    soup = soup_of([a, b, c])
+    for k in INITIALIZERS:
+        assert np.allclose(soup.params[k], (a.params[k] + b.params[k] + c.params[k]) / 3, atol=1e-6)
+        assert soup.params[k].dtype == np.float32
+    assert (soup.settings.seed, soup.settings.soup, soup.grey) == (10, 3, True)
+    alone = soup_of([a])
+    assert all(np.array_equal(alone.params[k], a.params[k]) for k in INITIALIZERS)
+    assert alone.settings.soup == 1
+
+
+def test_heads_of_other_crop_kinds_or_none_make_no_soup() -> None:
+    rng = np.random.default_rng(7)
+    grey, colour = MaskedHead(_random_params(rng)), MaskedHead(_random_params(rng), grey=False)
+    with pytest.raises(ValueError, match="grey and on colour"):
+        soup_of([grey, colour])
+    with pytest.raises(ValueError, match="at least one head"):
+        soup_of([])
 
 
 def test_every_image_in_the_bank_is_a_negative_not_only_the_batch() -> None:
