@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -143,3 +144,29 @@ def test_one_masked_probe_fold_stays_above_its_floor(shared_data: Path, models_d
     # probes through the mask classifier (the head for the ones it calls masked) must not lower it (99.33 %)
     assert r["unmasked"]["accuracy"] >= 0.98
     assert r["unmasked_routed"]["accuracy"] >= r["unmasked"]["accuracy"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)  # a hang guard: with an empty cache the plain and first-mask passes come first
+def test_a_soup_member_scores_as_the_single_run_of_its_seed(shared_data: Path, models_dir: Path) -> None:
+    """``soup_members`` stands for the runs of ``--head-seed S`` one by one (docs/masks.md quotes them as
+    such): the second member of a soup from seed 10 must give what seed 11 alone gives, and the soup must
+    differ from both, or nothing was averaged. One epoch of one mask variant keeps this to seconds."""
+    from edged.vision.config import OnnxRuntimeEngineConfig
+    from edged.vision.lfw_mask_probe import run_mask_probe
+    from edged.vision.masked.head import HeadSettings
+
+    pipeline = FacePipeline(models_dir, OnnxRuntimeEngineConfig(), mask_classifier=open_classifier())
+    quick = HeadSettings(epochs=1, mask_variants=1)
+
+    def run(seed: int, soup: int) -> dict:
+        settings = dataclasses.replace(quick, seed=seed, soup=soup)
+        return run_mask_probe(pipeline, shared_data / "lfw", 1, train_folds=1, settings=settings)
+
+    soup, alone = run(10, 2), run(11, 1)
+    member = soup["soup_members"][1]
+    assert member["seed"] == 11 and soup["head_soup"] == 2 and "soup_members" not in alone
+    for key in ("accuracy", "tar_at_far"):
+        assert member[key] == alone[key]
+    assert member["calibration"]["accuracy"] == alone["calibration"]["accuracy"]
+    assert soup["thresholds"] != alone["thresholds"]
