@@ -58,32 +58,38 @@ def test_asking_for_more_variants_computes_only_the_new_ones(
         probe_cache.build(pipeline, data, paths, 0)
 
 
-def test_the_head_trains_on_as_many_variants_as_its_settings_say(
+@pytest.fixture
+def two_masks(
     images: tuple[Path, list[Path]], models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[str], probe_cache.ProbeCache]:
+    """The test images' keys and their cache with two mask variants, in a cache folder of this test's own."""
+    data, paths = images
+    monkeypatch.setenv("EDGED_CACHE_DIR", str(tmp_path))
+    cache = probe_cache.build(FacePipeline(models_dir, OnnxRuntimeEngineConfig()), data, paths, 2)
+    return [str(p.relative_to(data)) for p in paths], cache
+
+
+def test_the_head_trains_on_as_many_variants_as_its_settings_say(
+    two_masks: tuple[list[str], probe_cache.ProbeCache], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from edged.vision import lfw_mask_probe
     from edged.vision.masked.head import MaskedHead
 
-    data, paths = images
-    monkeypatch.setenv("EDGED_CACHE_DIR", str(tmp_path))
-    cache = probe_cache.build(FacePipeline(models_dir, OnnxRuntimeEngineConfig()), data, paths, 2)
+    keys, cache = two_masks
     seen: list[int] = []
     monkeypatch.setattr(MaskedHead, "fit", lambda self, feats, targets, identity: seen.append(len(feats)))
-    keys = [str(p.relative_to(data)) for p in paths]
     for variants in (1, 2):
         lfw_mask_probe.train_head(keys, cache, {}, HeadSettings(mask_variants=variants))
     assert seen == [len(keys), 2 * len(keys)]
 
 
 def test_a_soup_trains_one_head_per_seed_on_the_same_faces(
-    images: tuple[Path, list[Path]], models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    two_masks: tuple[list[str], probe_cache.ProbeCache], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from edged.vision import lfw_mask_probe
     from edged.vision.masked.head import MaskedHead
 
-    data, paths = images
-    monkeypatch.setenv("EDGED_CACHE_DIR", str(tmp_path))
-    cache = probe_cache.build(FacePipeline(models_dir, OnnxRuntimeEngineConfig()), data, paths, 1)
+    keys, cache = two_masks
     seen: list[tuple[int, int, int]] = []
 
     def fit(self: MaskedHead, feats: np.ndarray, targets: np.ndarray, identity: np.ndarray) -> None:
@@ -91,7 +97,6 @@ def test_a_soup_trains_one_head_per_seed_on_the_same_faces(
         self.params = {k: np.full(1, float(self.settings.seed), np.float32) for k in ("wc", "bc")}
 
     monkeypatch.setattr(MaskedHead, "fit", fit)
-    keys = [str(p.relative_to(data)) for p in paths]
     heads = lfw_mask_probe.train_heads(keys, cache, {}, HeadSettings(seed=10, soup=3, mask_variants=1))
     assert seen == [(10, 1, len(keys)), (11, 1, len(keys)), (12, 1, len(keys))]
     assert [h.settings.seed for h in heads] == [10, 11, 12]
