@@ -176,9 +176,10 @@ def run_mask_probe(
     names = ("method", "head_only", "plain_masked", "unmasked", "unmasked_routed", "calibration")
     margins = {name: np.full(len(pairs), np.nan) for name in names}
     thresholds: dict[str, list[float]] = {"masked": [], "plain": []}
+    # each soup member scored alone (none for a single head)
     member_margins = [
         {"method": np.full(len(pairs), np.nan), "calibration": np.full(len(pairs), np.nan)}
-        for _ in range(settings.soup)
+        for _ in range(settings.soup if settings.soup > 1 else 0)
     ]
     t1 = time.perf_counter()
     for k in tested:
@@ -200,12 +201,13 @@ def run_mask_probe(
         margins["calibration"][cal] = calibrating
         thresholds["masked"].append(t_masked)
         thresholds["plain"].append(t_plain)
-        margins["method"][test] = np.where(routed, headed, plain_masked[test] - t_plain)
+        unrouted = plain_masked[test] - t_plain  # masked probes the classifier calls unmasked
+        margins["method"][test] = np.where(routed, headed, unrouted)
         margins["head_only"][test] = headed
-        for i, member in enumerate(members if len(members) > 1 else []):
+        for member, scored in zip(members, member_margins, strict=False):  # no scoring for one head
             _, member_cal, member_test = _judged(member, cache, cal_pairs, same[cal], test_pairs)
-            member_margins[i]["calibration"][cal] = member_cal
-            member_margins[i]["method"][test] = np.where(routed, member_test, plain_masked[test] - t_plain)
+            scored["calibration"][cal] = member_cal
+            scored["method"][test] = np.where(routed, member_test, unrouted)
         margins["plain_masked"][test] = plain_masked[test] - t_plain_masked
         margins["unmasked"][test] = plain_unmasked[test] - t_plain
         # an unmasked probe the classifier wrongly calls masked is embedded by the head
@@ -262,7 +264,7 @@ def run_mask_probe(
             },
         }
     )
-    if settings.soup > 1:
+    if member_margins:
         calibration_folds = [_other_folds(k, train_folds)[0] for k in tested]
         result["soup_members"] = [
             {

@@ -116,14 +116,8 @@ def test_mask_probe_passes_the_head_recipe(
     assert main(argv) == 0
     assert [_recipe(s) for s in seen] == [recipe]
     assert json.loads(capsys.readouterr().out) == {"head_seed": recipe[0], "head_mask_variants": recipe[3]}
-    assert _recipe(HeadSettings()) == (
-        7,
-        0.5,
-        4,
-        8,
-        0.0,
-        1,
-    )  # the shipped head's, which the defaults must keep
+    # the shipped head's recipe, which the defaults must keep
+    assert _recipe(HeadSettings()) == (7, 0.5, 4, 8, 0.0, 1)
 
 
 def _recipe(s: HeadSettings) -> tuple[int, float, int, int, float, int]:
