@@ -147,14 +147,20 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    tar = result["tar_at_far"]
     print(
         f"LFW {result['pairs']} pairs, {result['folds']} fold(s): accuracy {100 * result['accuracy']:.2f} % "
-        f"± {100 * result['accuracy_std']:.2f}; TAR {100 * tar['0.01']:.1f} % at FAR 1e-2, "
-        f"{100 * tar['0.001']:.1f} % at FAR 1e-3; {result['missed']} face(s) missed; "
-        f"{result['images_per_second']:.1f} images/s"
+        f"± {100 * result['accuracy_std']:.2f}; TAR {_tar_text(result, '0.01')} at FAR 1e-2, "
+        f"{_tar_text(result, '0.001')} at FAR 1e-3 "
+        f"(bootstrap {100 * result['tar_interval_level']:.0f} % interval over the pairs); "
+        f"{result['missed']} face(s) missed; {result['images_per_second']:.1f} images/s"
     )
     return 0
+
+
+def _tar_text(result: dict, far: str) -> str:
+    """TAR at ``far`` and its interval, in per cent."""
+    low, high = result["tar_at_far_interval"][far]
+    return f"{100 * result['tar_at_far'][far]:.1f} % ({100 * low:.1f}–{100 * high:.1f})"
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -22,7 +22,9 @@ def test_fold_one_accuracy_floor(
     assert result["pairs"] == 600
     assert result["missed"] == 0
     assert result["accuracy"] >= 0.99
-    assert set(result["tar_at_far"]) == {"0.01", "0.001"}
+    assert set(result["tar_at_far"]) == set(result["tar_at_far_interval"]) == {"0.01", "0.001"}
+    for far, (low, high) in result["tar_at_far_interval"].items():
+        assert low <= result["tar_at_far"][far] <= high
     assert result["images_per_second"] > 0
 
 
