@@ -120,9 +120,16 @@ def tar_at_far(scores: np.ndarray, same: np.ndarray, far: float) -> tuple[float,
     gen = scores[same]
     if len(imp) == 0 or len(gen) == 0:
         return float("nan"), float("nan")
-    allowed = int(np.floor(far * len(imp)))
-    threshold = float(imp[allowed]) + 1e-9 if allowed < len(imp) else float(imp[-1])
+    threshold = float(_far_threshold(imp, far))
     return float((gen >= threshold).mean()), threshold
+
+
+def _far_threshold(imp_desc: np.ndarray, far: float) -> np.ndarray:
+    """The lowest threshold with false accepts <= far × impostors, from impostor scores sorted high to low
+    along the last axis (one row, or one row per bootstrap draw)."""
+    n = imp_desc.shape[-1]
+    allowed = int(np.floor(far * n))
+    return imp_desc[..., allowed] + 1e-9 if allowed < n else imp_desc[..., -1]
 
 
 def tar_interval(
@@ -145,9 +152,8 @@ def tar_interval(
     if len(imp) == 0 or len(gen) == 0:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
-    allowed = int(np.floor(far * len(imp)))
     imp_draws = -np.sort(-imp[rng.integers(0, len(imp), (resamples, len(imp)))], axis=1)
-    thresholds = imp_draws[:, allowed] + 1e-9 if allowed < len(imp) else imp_draws[:, -1]
+    thresholds = _far_threshold(imp_draws, far)
     gen_draws = gen[rng.integers(0, len(gen), (resamples, len(gen)))]
     tars = (gen_draws >= thresholds[:, None]).mean(axis=1)
     low, high = np.quantile(tars, [(1 - level) / 2, (1 + level) / 2])
@@ -201,9 +207,10 @@ def fold_summary(accs: list[float], scores: np.ndarray, same: np.ndarray, tested
         "tar_interval_level": INTERVAL_LEVEL,
         "far_thresholds": {},
     }
+    pooled, pooled_same = scores[tested], same[tested]
     for far in FARS:
-        tar, thr = tar_at_far(scores[tested], same[tested], far)
+        tar, thr = tar_at_far(pooled, pooled_same, far)
         out["tar_at_far"][str(far)] = tar
-        out["tar_at_far_interval"][str(far)] = list(tar_interval(scores[tested], same[tested], far))
+        out["tar_at_far_interval"][str(far)] = list(tar_interval(pooled, pooled_same, far))
         out["far_thresholds"][str(far)] = thr
     return out
