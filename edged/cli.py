@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "edged.app_commands",
     "edged.peers.commands",
     "edged.vision.engine_commands",
+    "edged.faults.commands",
 )
 
 
