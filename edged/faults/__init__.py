@@ -48,7 +48,7 @@ def all_scenarios() -> list[Scenario]:
 
 
 def run_scenario(scenario: Scenario, workdir: Path) -> dict[str, Any]:
-    """Run one scenario in its own folder; an exception is a failed scenario with its traceback's last line."""
+    """Run one scenario in its own folder; an exception fails it with its traceback's last line."""
     folder = workdir / scenario.name
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()

@@ -35,6 +35,7 @@ def cmd_bench_faults(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         for r in report["results"]:
-            print(f"{'ok  ' if r['ok'] else 'FAIL'} {r['group']}/{r['name']} ({r['seconds']} s): {r['observed']}")
+            verdict = "ok  " if r["ok"] else "FAIL"
+            print(f"{verdict} {r['group']}/{r['name']} ({r['seconds']} s): {r['observed']}")
         print(f"{report['scenarios']} scenarios: {report['passed']} passed, {report['failed']} failed")
     return 0 if report["scenarios"] and not report["failed"] else 1
