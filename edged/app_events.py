@@ -23,6 +23,7 @@ from edged.events.stream import EventStream
 log = logging.getLogger(__name__)
 
 DENY_REASONS = frozenset(get_args(DenyReason))
+GATE_REASONS = {"gate_refused": "gate_fault"}  # the lane's word for a grant the gate driver refused
 # the mask classifier's classes → the passage event's mask states
 MASK_STATES: dict[str, Literal["none", "correct", "incorrect"]] = {
     "no_mask": "none",
@@ -67,6 +68,14 @@ class OutboxSink:
             self.components["gate"] = kind.split(".", 1)[1]
             return AlarmBody(alarm="gate_fault", severity="critical", lane=lane, detail=_detail(p))
         if kind == "gate.link_up":
+            self.components["gate"] = "ok"
+            return AlarmBody(alarm="gate_fault", active=False, lane=lane, detail=_detail(p))
+        if kind == "gate.outcome_unknown":
+            self.components["gate"] = "outcome_unknown"
+            return AlarmBody(alarm="gate_fault", severity="critical", lane=lane, detail=_detail(p))
+        if kind == "gate.outcome_confirmed":
+            if self.components.get("gate") != "outcome_unknown":
+                return self._status()  # a link fault reported meanwhile stays raised until link_up
             self.components["gate"] = "ok"
             return AlarmBody(alarm="gate_fault", active=False, lane=lane, detail=_detail(p))
         if kind == "camera.status":
@@ -129,7 +138,8 @@ class OutboxSink:
             if live is not None
             else None
         )
-        reasons = [r for r in p.get("reasons", ()) if r in DENY_REASONS]
+        reasons = [GATE_REASONS.get(r, r) for r in p.get("reasons", ())]
+        reasons = [r for r in reasons if r in DENY_REASONS]
         if kind == "passage.timeout":
             reasons = ["timeout"]
         granted = kind == "passage.granted"

@@ -278,9 +278,8 @@ class LaneController:
             result = self.gate.grant(self.policy.cfg.direction, credential=credential)
             gate_said = "opened" if result.accepted else f"refused: {result.reason}"
             if not result.accepted:
-                verdict = Verdict(
-                    "deny", ("gate_refused", *verdict.reasons), verdict.alarms, verdict.person_id
-                )
+                refused = "gate_outcome_unknown" if result.outcome_unknown else "gate_refused"
+                verdict = Verdict("deny", (refused, *verdict.reasons), verdict.alarms, verdict.person_id)
                 case.verdict = verdict
         else:
             self.gate.deny()
@@ -327,7 +326,7 @@ class LaneController:
             self._apply(self.machine.passage(now))
         elif ev.kind in ("tailgating", "forced"):
             self._publish(f"alarm.{ev.kind}", {"direction": ev.direction, "detail": ev.detail})
-        elif ev.kind in ("fail_state", "link_down", "link_up"):
+        elif ev.kind in ("fail_state", "link_down", "link_up", "outcome_unknown", "outcome_confirmed"):
             self._publish(f"gate.{ev.kind}", {"detail": ev.detail})
 
     def _publish(self, kind: str, payload: dict[str, Any]) -> None:

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edged.events.ids import ID_PATTERN
 
-SCHEMA_VERSION: Final = 2  # the "v" of every payload (2: passage match_path and threshold)
+SCHEMA_VERSION: Final = 3  # the "v" of every payload (2: passage match_path and threshold; 3: deny
+# reason gate_outcome_unknown)
 
 EventType = Literal["passage", "alarm", "status", "gallery", "snapshot"]
 
@@ -30,6 +31,7 @@ DenyReason = Literal[
     "tailgating",
     "timeout",
     "gate_fault",
+    "gate_outcome_unknown",
 ]
 
 AlarmKind = Literal[
@@ -51,7 +53,7 @@ class Payload(BaseModel):
 
 class Envelope(Payload):
     type: EventType
-    v: Literal[2] = SCHEMA_VERSION
+    v: Literal[3] = SCHEMA_VERSION
     id: str = Field(pattern=ID_PATTERN, description="unique, sorts in creation order (ULID)")
     device_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     seq: int = Field(ge=1, description="per device, +1 per message, survives restarts")

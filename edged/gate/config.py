@@ -30,6 +30,15 @@ class SafetyConfig(StrictModel):
         le=600.0,
         description="fail state when driver.heartbeat() is not called this often; null: off",
     )
+    link_down_report_s: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=60.0,
+        description="link_down (gate_fault alarm) once the link is down this long",
+    )
+    link_up_report_s: float = Field(
+        default=2.0, gt=0.0, le=60.0, description="link_up (alarm cleared) once the link is back this long"
+    )
 
     @model_validator(mode="after")
     def _default_within_max(self) -> SafetyConfig:
@@ -106,6 +115,12 @@ class OsdpCpGateConfig(StrictModel):
     exit_sensor_input: int | None = Field(default=1, ge=0, le=31)
     reader_feedback: bool = Field(
         default=True, description="LED and buzzer on the IO controller's reader for grant/deny"
+    )
+    open_deadline_s: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=5.0,
+        description="an open not acknowledged by then is flushed (never delivered late) and refused",
     )
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
 

@@ -1,9 +1,10 @@
 """The ``GateDriver`` interface and the safety rules every driver shares.
 
 A concrete driver only moves bytes: it implements ``_connect``, ``_disconnect``, ``_open`` (one bounded
-pulse), ``_apply_outputs`` (the steady state for a mode), ``_feedback`` and optionally ``_tick``. This
-base class owns the rules: pulses bounded by configuration, one grant per passage, the tailgating and
-forced-passage alarms, the fail state on stop or lost heartbeat, and thread safety.
+pulse), ``_apply_outputs`` (the steady state for a mode), ``_feedback`` and optionally ``_tick`` and
+``_abort_open``. This base class owns the rules: pulses bounded by configuration, one grant per passage,
+the tailgating and forced-passage alarms, the fail state on stop or lost heartbeat, outputs forced off
+after a command whose outcome is unknown, a debounced link alarm, and thread safety.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import queue
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 
 GATE_MODES: tuple[GateMode, ...] = ("normal", "free_passage", "locked")
 EVENT_QUEUE_SIZE = 1000
+LINK_DROPS_FOR_FAULT = 3  # this many drops within LINK_DROP_WINDOW_S report the link down however short each
+LINK_DROP_WINDOW_S = 10.0
 
 
 class GateError(Exception):
@@ -36,12 +40,17 @@ class GateIOError(Exception):
     """The serial peer did not take a command."""
 
 
+class GateOutcomeUnknown(GateIOError):
+    """A command may or may not have reached the peer (sent, no reply): the output's state is unknown."""
+
+
 @dataclass(frozen=True)
 class GrantResult:
     accepted: bool
     grant_id: int | None = None
     pulse_s: float = 0.0
     reason: str = ""
+    outcome_unknown: bool = False  # refused, but the open may have reached the gate (it is being forced off)
 
 
 class GateDriver(ABC):
@@ -110,6 +119,12 @@ class BaseGateDriver(GateDriver):
         self._errors = 0
         self._dropped_events = 0
         self._last_error = ""
+        self._unsure = ""  # why the outputs' state is unknown; forced off until confirmed
+        self._link_reported: bool | None = None  # the debounced link state the events have told
+        self._link_since = clock()
+        self._link_detail = ""
+        self._drops: deque[float] = deque()
+        self._link_drops = 0
 
     # ---- hardware hooks -------------------------------------------------------------------------
     @abstractmethod
@@ -129,6 +144,12 @@ class BaseGateDriver(GateDriver):
 
     def _feedback(self, granted: bool) -> None:
         """LED/buzzer for a decision; drivers without a reader ignore it."""
+
+    def _abort_open(self) -> bool:
+        """Cut every open pulse now (outputs closed); True once the peer confirmed it, False while the
+        confirmation is pending; raise ``GateIOError`` when it could not be sent."""
+        self._apply_outputs("locked")
+        return True
 
     def _tick(self, now: float) -> None:
         """Periodic work on the supervisor thread (polling inputs, reconnecting)."""
@@ -159,12 +180,17 @@ class BaseGateDriver(GateDriver):
                 return GrantResult(False, reason="driver not started")
             if self._fail_active:
                 return GrantResult(False, reason="gate is in its fail state")
+            if self._unsure:
+                return GrantResult(False, reason=f"gate outputs unknown, being forced off: {self._unsure}")
             if self._mode == "locked":
                 return GrantResult(False, reason="gate is locked")
             if self._mode == "free_passage":
                 return GrantResult(True, pulse_s=0.0, reason="free passage: already open")
             try:
                 self._open(direction, pulse_s, credential)
+            except GateOutcomeUnknown as exc:
+                self._outcome_unknown(f"open {direction}: {exc}", direction)
+                return GrantResult(False, reason=f"outcome unknown: {exc}", outcome_unknown=True)
             except GateIOError as exc:
                 self._record_error(f"open {direction}: {exc}")
                 return GrantResult(False, reason=str(exc))
@@ -210,7 +236,12 @@ class BaseGateDriver(GateDriver):
                 errors=self._errors,
                 last_error=self._last_error,
                 pending_grants=self._guard.pending,
-                extra={"dropped_events": self._dropped_events, **self._extra_health()},
+                extra={
+                    "dropped_events": self._dropped_events,
+                    "link_drops": self._link_drops,
+                    "outputs_unknown": self._unsure,
+                    **self._extra_health(),
+                },
             )
 
     def add_listener(self, callback: Callable[[GateEvent], None]) -> None:
@@ -239,13 +270,34 @@ class BaseGateDriver(GateDriver):
         self._emit(event)
 
     def _set_link(self, up: bool, detail: str = "") -> None:
+        """The raw link state; ``link_up``/``link_down`` events follow it debounced (``_report_link``)."""
         with self._lock:
             if up == self._link_up:
                 return
+            now = self._clock()
             self._link_up = up
+            self._link_since = now
             if up:
                 self._try_outputs(self.safety.fail_state if self._fail_active else self._mode)
-        self._emit(GateEvent("link_up" if up else "link_down", detail=detail))
+            else:
+                self._link_detail = detail
+                self._link_drops += 1
+                self._drops.append(now)
+            event = self._report_link(now)
+        if event is not None:
+            self._emit(event)
+
+    def _outcome_unknown(self, why: str, direction: Direction | None = None) -> None:
+        """A command's outcome is unknown: alarm, refuse grants and force the outputs off until confirmed."""
+        with self._lock:
+            self._record_error(f"outcome unknown: {why}")
+            if self._unsure:
+                return
+            self._unsure = why
+            for grant_id in self._guard.cancel_all():
+                log.info("grant %d cancelled: outcome unknown", grant_id)
+            self._emit(GateEvent("outcome_unknown", direction=direction, detail=why))
+            self._resolve_unsure()
 
     def _record_error(self, message: str) -> None:
         with self._lock:
@@ -297,6 +349,43 @@ class BaseGateDriver(GateDriver):
         if self._outputs_owed and self._link_up:
             self._try_outputs(self.safety.fail_state if self._fail_active else self._mode)
 
+    def _resolve_unsure(self) -> None:
+        """Force the outputs off while their state is unknown; once confirmed, back to the steady state."""
+        if not self._unsure or not self._link_up:
+            return
+        try:
+            confirmed = self._abort_open()
+        except GateIOError as exc:
+            self._record_error(f"forcing outputs off: {exc}")
+            return
+        if not confirmed:
+            return
+        why, self._unsure = self._unsure, ""
+        log.warning("gate %s: outputs confirmed off after: %s", self.name, why)
+        self._emit(GateEvent("outcome_confirmed", detail=f"outputs confirmed off after: {why}"))
+        self._try_outputs(self.safety.fail_state if self._fail_active else self._mode)
+
+    def _report_link(self, now: float) -> GateEvent | None:
+        """Debounce: down once it lasted ``link_down_report_s`` or dropped ``LINK_DROPS_FOR_FAULT`` times in
+        ``LINK_DROP_WINDOW_S``; up again once it stayed up ``link_up_report_s``. Every drop is counted."""
+        while self._drops and now - self._drops[0] > LINK_DROP_WINDOW_S:
+            self._drops.popleft()
+        raw, reported, held = self._link_up, self._link_reported, now - self._link_since
+        if raw and (reported is None or (not reported and held >= self.safety.link_up_report_s)):
+            self._link_reported = True
+            self._drops.clear()
+            return GateEvent("link_up", detail="" if reported is None else f"stable for {held:.1f} s")
+        if reported is False:
+            return None
+        unstable = reported is True and len(self._drops) >= LINK_DROPS_FOR_FAULT
+        if (not raw and held >= self.safety.link_down_report_s) or unstable:
+            self._link_reported = False
+            detail = self._link_detail
+            if unstable:
+                detail = f"link unstable, {len(self._drops)} drops in {LINK_DROP_WINDOW_S:.0f} s: {detail}"
+            return GateEvent("link_down", detail=detail)
+        return None
+
     def _enter_fail_state(self, why: str) -> None:
         if self._fail_active:
             return
@@ -316,9 +405,13 @@ class BaseGateDriver(GateDriver):
                 self._record_error(f"tick: {exc!r}")
             with self._lock:
                 self._retry_outputs()
+                self._resolve_unsure()
+                link_event = self._report_link(now)
                 expired = self._guard.expire(now)
                 timeout = self.safety.heartbeat_timeout_s
                 if timeout is not None and not self._fail_active and now - self._last_heartbeat > timeout:
                     self._enter_fail_state(f"no heartbeat for {now - self._last_heartbeat:.1f} s")
+            if link_event is not None:
+                self._emit(link_event)
             for event in expired:
                 self._emit(event)

@@ -18,8 +18,10 @@ EventKind = Literal[
     "forced",  # a passage while the gate was locked and nobody was granted
     "passage",  # a passage in free-passage mode (no grant needed)
     "fail_state",  # the gate went to its fail state (stop, lost heartbeat)
-    "link_down",  # the serial peer stopped answering
-    "link_up",  # the serial peer answers again
+    "link_down",  # the serial peer stopped answering (debounced)
+    "link_up",  # the serial peer answers again (debounced)
+    "outcome_unknown",  # a command got no reply: the outputs are forced off, grants refused meanwhile
+    "outcome_confirmed",  # the forced-off outputs are confirmed by the peer
     "feedback",  # reader mode: LED or buzzer command from the panel
 ]
 

@@ -3,8 +3,10 @@ discrete inputs carry its passage sensors.
 
 The pulse is timed here (coil on, coil off after ``pulse_s``), so ``start`` and every reconnect force
 all coils off first: a pulse cut short by a crash or a lost line can never resume, and nothing queued
-while the line was down is replayed. Prefer boards with a hardware pulse/flash timer where the relay
-must drop even if this process is killed mid-pulse (see docs/gate.md).
+while the line was down is replayed. A coil write without a reply may have switched the relay: it is an
+outcome-unknown error, and the base class forces every coil off until the board confirms it. Prefer
+boards with a hardware pulse/flash timer where the relay must drop even if this process is killed
+mid-pulse (see docs/gate.md).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pymodbus import FramerType
 from pymodbus.client import ModbusSerialClient
 
 from edged.gate.config import ModbusGateConfig
-from edged.gate.driver import BaseGateDriver, GateIOError
+from edged.gate.driver import BaseGateDriver, GateIOError, GateOutcomeUnknown
 from edged.gate.events import Direction, GateMode
 from edged.gate.inputs import rising_edges
 from edged.gate.transport import LINE_ERRORS, Backoff, apply_rs485
@@ -98,6 +100,8 @@ class ModbusGateDriver(BaseGateDriver):
                     try:
                         self._write_coil(coil, False)
                         self._pulse_off_at.pop(coil, None)
+                    except GateOutcomeUnknown as exc:
+                        self._outcome_unknown(f"pulse end on coil {coil}: {exc}")
                     except GateIOError as exc:
                         self._record_error(f"pulse end on coil {coil}: {exc}")
             if self._sensors and now >= self._next_poll:
@@ -133,7 +137,8 @@ class ModbusGateDriver(BaseGateDriver):
             if self._sensors:
                 self._poll_inputs()  # the baseline: a beam already broken at connect is not a passage
 
-    def _request(self, what: str, call: Callable[[], Any]) -> Any:
+    def _request(self, what: str, call: Callable[[], Any], write: bool = False) -> Any:
+        """One transaction; a write that went out without a valid reply raises ``GateOutcomeUnknown``."""
         with self._bus:
             if self._client.socket is None:
                 raise GateIOError(f"{what}: line down ({self.config.serial.port})")
@@ -141,7 +146,7 @@ class ModbusGateDriver(BaseGateDriver):
                 response = call()
             except Exception as exc:  # pymodbus fed line garbage may raise more than ModbusException
                 self._bus_failed(f"{what}: {exc}")
-                raise GateIOError(f"{what}: {exc}") from None
+                raise (GateOutcomeUnknown if write else GateIOError)(f"{what}: {exc}") from None
             if response.isError():
                 self._bus_failed(f"{what}: device answered {response}")
                 raise GateIOError(f"{what}: device answered {response}")
@@ -158,7 +163,9 @@ class ModbusGateDriver(BaseGateDriver):
     def _write_coil(self, coil: int, on: bool) -> None:
         slave = self.config.slave_id
         self._request(
-            f"coil {coil} {'on' if on else 'off'}", lambda: self._client.write_coil(coil, on, device_id=slave)
+            f"coil {coil} {'on' if on else 'off'}",
+            lambda: self._client.write_coil(coil, on, device_id=slave),
+            write=True,
         )
 
     def _poll_inputs(self) -> None:

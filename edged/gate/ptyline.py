@@ -1,8 +1,9 @@
 """A two-ended serial line made of two pty pairs, for tests and benchmarks.
 
 Each end is a stable path (a symlink to a pty slave) that pyserial opens like a real port. A thread
-copies bytes between the two pty masters and can inject noise, babble, or pull one end out
-(``unplug``: the open port fails with EIO and the path vanishes) and put it back (``replug``).
+copies bytes between the two pty masters and can inject noise, babble, drop what flows towards one end
+(``drop``: a broken receive pair, the link looks up to the sender), or pull one end out (``unplug``:
+the open port fails with EIO and the path vanishes) and put it back (``replug``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class PtyLine:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._babble = False
+        self._dropping: set[str] = set()
+        self.dropped = 0  # bytes discarded by ``drop``
         self._wake_r, self._wake_w = os.pipe()
         self.forwarded = 0
         for end in self._ends.values():
@@ -76,6 +79,14 @@ class PtyLine:
         """A device that keeps sending garbage to both ends until switched off."""
         self._babble = on
         os.write(self._wake_w, b"x")
+
+    def drop(self, towards: str, on: bool = True) -> None:
+        """Discard every byte flowing towards end ``towards`` until switched off (counted in ``dropped``)."""
+        with self._lock:
+            if on:
+                self._dropping.add(towards)
+            else:
+                self._dropping.discard(towards)
 
     def unplug(self, side: str = "a") -> None:
         with self._lock:
@@ -125,8 +136,11 @@ class PtyLine:
                         data = os.read(fd, 4096)
                     except OSError:
                         continue
-                    other = self._ends["b" if side == "a" else "a"].master
-                    if data and other >= 0:
+                    to = "b" if side == "a" else "a"
+                    other = self._ends[to].master
+                    if data and to in self._dropping:
+                        self.dropped += len(data)
+                    elif data and other >= 0:
                         _write_all(other, data)
                         self.forwarded += len(data)
                 if self._babble:

@@ -103,4 +103,24 @@ def test_passage_says_which_path_matched_against_which_threshold_and_the_mask(tm
     assert m["mask"] == {"state": "correct", "score": 0.97}
     assert (p["match_path"], p["threshold"]) == ("plain", 0.36) and p["mask"]["state"] == "none"
     assert u["match_path"] is None and u["threshold"] is None and u["mask"] is None
-    assert all(b["v"] == 2 for b in bodies)
+    assert all(b["v"] == 3 for b in bodies)
+
+
+def test_gate_outcome_unknown_is_a_deny_reason_and_a_gate_fault_alarm(tmp_path: Path) -> None:
+    base = {"lane": "lane-1", "person_id": "alice", "similarity": 0.6}
+    bodies, sink = published(
+        tmp_path,
+        [
+            ("passage.denied", base | {"reasons": ["gate_outcome_unknown"]}),
+            ("passage.denied", base | {"reasons": ["gate_refused"]}),
+            ("gate.outcome_unknown", {"lane": "lane-1", "detail": "open in: coil 0 on: no response"}),
+            ("gate.outcome_confirmed", {"lane": "lane-1", "detail": "outputs confirmed off"}),
+        ],
+    )
+    unknown, refused, raised, cleared = bodies
+    assert unknown["reasons"] == ["gate_outcome_unknown"] and unknown["decision"] == "denied"
+    assert refused["reasons"] == ["gate_fault"]  # a refusal is never published without its reason
+    assert (raised["alarm"], raised["active"], raised["severity"]) == ("gate_fault", True, "critical")
+    assert "coil 0 on" in raised["detail"]
+    assert (cleared["alarm"], cleared["active"]) == ("gate_fault", False)
+    assert sink.components["gate"] == "ok"
