@@ -123,7 +123,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             if self._depth > MAX_DEPTH:
                 mark = self.peek_event().start_mark
                 raise _Refused(mark.line + 1, f"nested more than {MAX_DEPTH} levels deep")
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
@@ -222,12 +222,11 @@ def format_validation_error(exc: ValidationError, data: Any, lines: dict[Loc, in
     return ConfigError(problems)
 
 
-def load_model(model: type[M], path: str | Path) -> M:
-    """Read ``path`` and validate it against ``model``; raises :class:`ConfigError` with every problem."""
-    path = Path(path)
+def read_config_text(path: str | Path) -> str:
+    """The text of a config file, refused unread past ``MAX_CONFIG_BYTES``; :class:`ConfigError` else."""
     file = str(path)
     try:
-        with path.open("rb") as f:
+        with Path(path).open("rb") as f:
             raw = f.read(MAX_CONFIG_BYTES + 1)  # never more: a 50 MB file is refused, not read
     except OSError as exc:
         raise ConfigError([ConfigProblem(file, 0, f"cannot read: {exc.strerror or exc}")]) from None
@@ -237,11 +236,15 @@ def load_model(model: type[M], path: str | Path) -> M:
             [ConfigProblem(file, line, f"the file goes on past {MAX_CONFIG_BYTES} bytes, more than a config")]
         )
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise ConfigError([ConfigProblem(file, line, f"not UTF-8 text: {exc.reason}")]) from None
-    return validate_text(model, text, file)
+
+
+def load_model(model: type[M], path: str | Path) -> M:
+    """Read ``path`` and validate it against ``model``; raises :class:`ConfigError` with every problem."""
+    return validate_text(model, read_config_text(path), str(path))
 
 
 def validate_text(model: type[M], text: str, file: str = "<config>") -> M:
