@@ -1,8 +1,9 @@
 """Checking a config in a child process with memory and time limits, so a hostile file (an alias bomb
 the loader's bounds miss, a validator that runs away) costs a child, never the running daemon.
 
-The parent reads the file once (size-capped) and sends that text to the child; only when the child
-accepts it does the parent parse the same text itself, under the loader's own bounds.
+The child reads the file (size-capped; a file that hangs, a FIFO or a dead mount, hangs only the child)
+and validates it; when it accepts it, it sends the text back and the parent parses that same text under
+the loader's own bounds, so what was checked is what is applied.
 """
 
 from __future__ import annotations
@@ -61,37 +62,38 @@ class IsolatedCheck:
     def _run(self) -> None:
         file = str(self.path)
         try:
-            text = read_config_text(self.path)
-            self._check_in_child(text, file)
+            text = self._check_in_child(file)
             self.result = validate_text(EdgedConfig, text, file)
         except ConfigError as exc:
             self.result = exc
         except Exception as exc:  # the check itself failed: refuse the file, keep the daemon
             self.result = _refused(file, f"the config could not be checked: {exc}")
 
-    def _check_in_child(self, text: str, file: str) -> None:
+    def _check_in_child(self, file: str) -> str:
+        """The file's text once the child accepted it; :class:`ConfigError` with its problems else."""
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
         with self._lock:
             if self._cancelled:
                 raise _refused(file, "not checked: the daemon is stopping")
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "edged.config.isolated", file, str(self.memory_bytes)],
-                stdin=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 env=env,
             )
         proc = self._proc
         try:
-            out, _ = proc.communicate(text.encode("utf-8"), timeout=self.timeout_s)
+            out, _ = proc.communicate(timeout=self.timeout_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-            raise _refused(file, f"checking it took more than {self.timeout_s:.0f} s; refused") from None
+            raise _refused(file, f"checking it took more than {self.timeout_s:g} s; refused") from None
         if self._cancelled:
             raise _refused(file, "not checked: the daemon is stopping")
         try:
-            problems = json.loads(out)["problems"]
+            answer = json.loads(out)
+            problems, text = answer["problems"], answer["text"]
         except (ValueError, KeyError, TypeError):
             why = "ran out of memory" if proc.returncode != 0 else "gave no answer"
             raise _refused(
@@ -100,22 +102,24 @@ class IsolatedCheck:
             ) from None
         if problems:
             raise ConfigError([ConfigProblem(str(p[0]), int(p[1]), str(p[2])) for p in problems])
+        return str(text)
 
 
 def _child(file: str, memory_bytes: int) -> int:
-    """In the child: limit memory and CPU, validate the text on stdin, print the problems as JSON."""
+    """In the child: limit memory and CPU, read and validate ``file``, print the verdict as JSON."""
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     cpu = int(CHECK_TIMEOUT_S) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-    text = sys.stdin.buffer.read().decode("utf-8")
+    text = ""
+    problems: list[tuple[str, int, str]] = []
     try:
+        text = read_config_text(file)
         validate_text(EdgedConfig, text, file)
-        problems: list[tuple[str, int, str]] = []
     except ConfigError as exc:
         problems = [(p.file, p.line, p.message) for p in exc.problems]
-    sys.stdout.write(json.dumps({"problems": problems}))
+    sys.stdout.write(json.dumps({"problems": problems, "text": "" if problems else text}))
     return 0
 
 
