@@ -20,6 +20,7 @@ from edged.config.schema import EdgedConfig
 
 CHECK_MEMORY_BYTES = 512 * 1024 * 1024  # address space of the child: Python, pydantic and the file
 CHECK_TIMEOUT_S = 30.0  # wall clock for the child, start-up (about 1-2 s) included
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _refused(file: str, message: str) -> ConfigError:
@@ -72,6 +73,8 @@ class IsolatedCheck:
     def _check_in_child(self, file: str) -> str:
         """The file's text once the child accepted it; :class:`ConfigError` with its problems else."""
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+        # the child runs this same edged, wherever it was imported from
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_PACKAGE_ROOT), env.get("PYTHONPATH")]))
         with self._lock:
             if self._cancelled:
                 raise _refused(file, "not checked: the daemon is stopping")

@@ -1,0 +1,96 @@
+"""Images from outside are checked (file size, declared pixels) before OpenCV decodes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edged.faults.hostile_files import jpeg_bomb, png_bomb
+from edged.identity.enrollment import decode_photo
+from edged.vision.image_io import (
+    MAX_IMAGE_PIXELS,
+    ImageError,
+    check_image,
+    decode_image,
+    image_header,
+    load_image,
+    read_image_bytes,
+)
+
+
+def encoded(ext: str, width: int = 37, height: int = 23, channels: int = 3) -> bytes:
+    shape = (height, width, channels) if channels > 1 else (height, width)
+    img = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+    ok, buf = cv2.imencode(ext, img)
+    assert ok
+    return buf.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("ext", "fmt", "channels"),
+    [(".jpg", "JPEG", 3), (".png", "PNG", 3), (".png", "PNG", 1), (".bmp", "BMP", 3), (".webp", "WebP", 3),
+     (".ppm", "PNM", 3), (".pgm", "PNM", 1)],
+)  # fmt: skip
+def test_headers_give_the_size_opencv_decodes(ext: str, fmt: str, channels: int) -> None:
+    data = encoded(ext, channels=channels)
+    assert image_header(data) == (fmt, 37, 23)
+    assert decode_image(data, "x").shape == (23, 37, 3)
+
+
+def test_lossless_webp_header() -> None:
+    ok, buf = cv2.imencode(".webp", np.zeros((23, 37, 3), np.uint8), [cv2.IMWRITE_WEBP_QUALITY, 101])
+    assert ok and image_header(buf.tobytes()) == ("WebP", 37, 23)
+
+
+@pytest.mark.parametrize(("bomb", "declared"), [(jpeg_bomb, "65000×65000"), (png_bomb, "32000×32000")])
+def test_bombs_are_refused_from_their_header(bomb: object, declared: str, tmp_path: Path) -> None:
+    data = bomb()  # type: ignore[operator]
+    assert len(data) < 200_000  # small files, huge pictures
+    path = tmp_path / "bomb"
+    path.write_bytes(data)
+    for decode in (lambda: load_image(path), lambda: decode_photo(data, "photo")):
+        with pytest.raises(ImageError, match=f"declares {declared} pixels, at most {MAX_IMAGE_PIXELS}"):
+            decode()
+
+
+def test_pixel_bound_is_exact() -> None:
+    data = encoded(".png", 100, 50)
+    assert decode_image(data, "x", max_pixels=5000).shape[:2] == (50, 100)
+    with pytest.raises(ImageError, match="100×50 pixels, at most 4999"):
+        decode_image(data, "x", max_pixels=4999)
+
+
+def test_size_bound_refuses_unread(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    path.write_bytes(encoded(".png", 64, 64))
+    size = path.stat().st_size
+    assert len(read_image_bytes(path, max_bytes=size)) == size
+    with pytest.raises(ImageError, match=f"larger than {size - 1} bytes"):
+        read_image_bytes(path, max_bytes=size - 1)
+    with pytest.raises(ImageError, match="at most 10"):
+        check_image(path.read_bytes(), "x", max_bytes=10)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty file"),
+        (encoded(".tiff"), "not an image edged can read"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00", "truncated header"),
+        (b"\xff\xd8\xff\xd9", "JPEG without a frame header"),
+        (encoded(".jpg")[:2] + b"\xff\xda" * 300, "more than 256 scans"),
+    ],
+)
+def test_other_inputs_are_refused_in_words(data: bytes, message: str) -> None:
+    with pytest.raises(ImageError, match=message):
+        decode_image(data, "x")
+
+
+def test_zero_sized_header_is_refused() -> None:
+    data = bytearray(encoded(".png"))
+    data[16:24] = bytes(8)  # IHDR width and height
+    with pytest.raises(ImageError, match="declares 0×0 pixels"):
+        decode_image(bytes(data), "x")
