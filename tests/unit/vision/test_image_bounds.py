@@ -94,3 +94,11 @@ def test_zero_sized_header_is_refused() -> None:
     data[16:24] = bytes(8)  # IHDR width and height
     with pytest.raises(ImageError, match="declares 0×0 pixels"):
         decode_image(bytes(data), "x")
+
+
+def test_png_bomb_inside_a_flir_rjpeg_is_refused_before_decoding() -> None:
+    from edged.capture.radiometric_rjpeg import RjpegError, _raw_image
+
+    record = bytes(32) + png_bomb(20000, 20000)  # the raw-image record: a 32-byte header, then the PNG
+    with pytest.raises(RjpegError, match="embedded raw PNG: PNG header declares 20000×20000 pixels"):
+        _raw_image(record)
