@@ -136,29 +136,36 @@ _JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xC
 
 
 def _jpeg_size(data: bytes, source: str) -> tuple[int, int]:
-    # 0xFF 0xDA (start of scan) cannot occur inside entropy-coded data (0xFF is stuffed there), so this
-    # counts the scans, or more; too many make a CPU bomb out of a small picture
-    if data.count(b"\xff\xda") > MAX_JPEG_SCANS:
-        raise ImageError(f"{source}: JPEG with more than {MAX_JPEG_SCANS} scans")
+    """Width and height from the frame header; the walk goes on to the end of the image to count its
+    scans (a few thousand scans make a CPU bomb out of a small picture). Entropy-coded data is skipped
+    by looking for the next 0xFF that is neither stuffing (0xFF00) nor a restart marker."""
+    size: tuple[int, int] | None = None
+    scans = 0
     pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            raise ValueError("marker expected")
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= len(data):
+            break
         marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
+        if marker in (0x00, 0x01, 0xFF) or 0xD0 <= marker <= 0xD7:  # stuffing, fill or no length
             pos += 1
             continue
-        if marker in (0x01,) or 0xD0 <= marker <= 0xD7:  # markers without a length
-            pos += 2
-            continue
-        (length,) = struct.unpack_from(">H", data, pos + 2)
-        if marker in _JPEG_SOF:
-            height, width = struct.unpack_from(">HH", data, pos + 5)
-            return width, height
-        if marker in (0xD9, 0xDA) or length < 2:
+        if marker == 0xD9:  # end of image: what follows (a motion photo's video) is not decoded
             break
-        pos += 2 + length
-    raise ImageError(f"{source}: JPEG without a frame header")
+        (length,) = struct.unpack_from(">H", data, pos + 2)
+        if marker in _JPEG_SOF and size is None:
+            height, width = struct.unpack_from(">HH", data, pos + 5)
+            size = (width, height)
+        elif marker == 0xDA:
+            if size is None:
+                break
+            scans += 1
+            if scans > MAX_JPEG_SCANS:
+                raise ImageError(f"{source}: JPEG with more than {MAX_JPEG_SCANS} scans")
+        pos += 2 + max(length, 2)
+    if size is None:
+        raise ImageError(f"{source}: JPEG without a frame header")
+    return size
 
 
 def _png_size(data: bytes, source: str) -> tuple[int, int]:

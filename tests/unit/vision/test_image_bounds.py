@@ -74,6 +74,21 @@ def test_size_bound_refuses_unread(tmp_path: Path) -> None:
         check_image(path.read_bytes(), "x", max_bytes=10)
 
 
+def many_scans(extra: int) -> bytes:
+    """A real JPEG with ``extra`` more scans (copies of its scan header and one byte of data)."""
+    data = encoded(".jpg")
+    sos = data.index(b"\xff\xda")
+    header = data[sos : sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")]
+    eoi = data.rindex(b"\xff\xd9")
+    return data[:eoi] + (header + b"\x00") * extra + data[eoi:]
+
+
+def test_scans_are_counted_to_the_end_of_the_image_only() -> None:
+    assert image_header(many_scans(200)) == ("JPEG", 37, 23)
+    motion_photo = encoded(".jpg") + b"\xff\xda\x00\x02" * 1000  # a video appended after the image
+    assert decode_image(motion_photo, "x").shape == (23, 37, 3)
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -81,7 +96,7 @@ def test_size_bound_refuses_unread(tmp_path: Path) -> None:
         (encoded(".tiff"), "not an image edged can read"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00", "truncated header"),
         (b"\xff\xd8\xff\xd9", "JPEG without a frame header"),
-        (encoded(".jpg")[:2] + b"\xff\xda" * 300, "more than 256 scans"),
+        (many_scans(300), "more than 256 scans"),
     ],
 )
 def test_other_inputs_are_refused_in_words(data: bytes, message: str) -> None:
