@@ -268,12 +268,11 @@ def _mqtt_enroll_bombs(folder: Path, bombs: dict[str, Path], identity: dict[str,
             client.loop_start()
             time.sleep(0.5)  # the subscription is in place
             rss_ready = daemon.peak_rss_mb()
+            sent = [(name, base64.b64encode(path.read_bytes()).decode()) for name, path in bombs.items()]
+            sent.append(("not base64", "@@@@"))  # refused in words, never an internal error
             replies = []
-            for n, (name, path) in enumerate(bombs.items()):
-                args: dict[str, object] = {
-                    "person_id": f"bomb-{n}",
-                    "image_b64": base64.b64encode(path.read_bytes()).decode(),
-                }
+            for n, (name, image_b64) in enumerate(sent):
+                args: dict[str, object] = {"person_id": f"bomb-{n}", "image_b64": image_b64}
                 body = sign_command(key, "ops", "enroll", "hostile", args)
                 client.publish("edged/hostile/cmd/enroll", body, qos=1).wait_for_publish(5)
                 if not _wait(lambda n=n: len(answers) > n):  # type: ignore[misc]
@@ -291,7 +290,12 @@ def _mqtt_enroll_bombs(folder: Path, bombs: dict[str, Path], identity: dict[str,
                 )
             peak = daemon.peak_rss_mb()
             alive = daemon.proc.poll() is None
-            refused = all(r.get("ok") is False and "declares" in str(r.get("detail")) for r in replies)
+            refused = all(
+                r.get("ok") is False
+                and r.get("reason") in ("failed", "invalid_args")
+                and ("declares" in str(r.get("detail")) or r["file"] == "not base64")
+                for r in replies
+            )
             return {
                 "ok": refused and alive and peak < RSS_BOUND_MB,
                 "replies": replies,

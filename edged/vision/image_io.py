@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 MAX_IMAGE_BYTES = 32 * 1024 * 1024  # a photo of a face is a few MB; more is refused unread
-MAX_IMAGE_PIXELS = 40_000_000  # 40 MP (7700×5200); at 8 bytes a pixel (16-bit BGRA) 320 MB decoded
+MAX_IMAGE_PIXELS = 40_000_000  # 40 MP (7700×5200): more than any camera a face is enrolled from
+MAX_DECODED_BYTES = 256 * 1024 * 1024  # what OpenCV returns; a 16-bit BGRA PNG takes 8 bytes a pixel
 MAX_JPEG_SCANS = 256  # progressive JPEGs use about 10; thousands of scans only burn CPU
 FORMATS = "JPEG, PNG, WebP, BMP or PNM"
 
@@ -79,7 +80,24 @@ def check_image(
         raise ImageError(
             f"{source}: {fmt} header declares {width}×{height} pixels, at most {max_pixels} decoded"
         )
+    per_pixel = _decoded_bytes_per_pixel(fmt, data)
+    if width * height * per_pixel > MAX_DECODED_BYTES:
+        raise ImageError(
+            f"{source}: {fmt} header declares {width}×{height} pixels of {per_pixel} bytes, more than "
+            f"{MAX_DECODED_BYTES >> 20} MB decoded"
+        )
     return fmt, width, height
+
+
+def _decoded_bytes_per_pixel(fmt: str, data: bytes) -> int:
+    """Bytes a pixel of ``data`` takes once OpenCV decodes it unchanged (an upper bound)."""
+    if fmt == "PNG":  # IHDR bit depth and colour type; a palette decodes to 8-bit BGR
+        depth, colour = data[24], data[25]
+        channels = {0: 1, 2: 3, 3: 3, 4: 4, 6: 4}.get(colour, 4)
+        return channels * (2 if depth == 16 and colour != 3 else 1)
+    if fmt == "PNM":
+        return 6  # 16-bit RGB at most
+    return 4  # JPEG, WebP, BMP: 8-bit, at most four channels
 
 
 def check_image_file(path: str | Path) -> tuple[str, int, int]:
@@ -105,6 +123,8 @@ def decode_image(
         raise ImageError(f"{source}: not an image OpenCV can decode (damaged {fmt})")
     if image.shape[0] * image.shape[1] > max_pixels:  # the header did not tell the truth
         raise ImageError(f"{source}: decoded {image.shape[1]}×{image.shape[0]} pixels, at most {max_pixels}")
+    if image.dtype == np.uint16:  # in place: this array is ours, a copy would double the peak
+        image = np.right_shift(image, 8, out=image).astype(np.uint8)
     return to_bgr8(image, source)
 
 

@@ -21,8 +21,11 @@ def test_hostile_group_passes(tmp_path: Path, models_dir: Path) -> None:
         assert run["rc"] == 1 and run["stderr_lines"] == 1 and not run["traceback"], run
         assert "declares" in run["first_line"] and run["peak_rss_mb"] < RSS_BOUND_MB, run
     mqtt = images["mqtt_enroll"]
-    assert [r["ok"] for r in mqtt["replies"]] == [False, False] and mqtt["daemon_alive"]
-    assert all("pixels" in r["detail"] for r in mqtt["replies"])
+    assert [(r["file"], r["ok"]) for r in mqtt["replies"]] == [
+        ("bomb.jpg", False), ("bomb.png", False), ("not base64", False)
+    ]  # fmt: skip
+    assert all("pixels" in r["detail"] for r in mqtt["replies"][:2]) and mqtt["daemon_alive"]
+    assert mqtt["replies"][2]["reason"] != "internal_error"
     assert mqtt["daemon_peak_rss_mb_after"] < RSS_BOUND_MB
 
     for run in by_name["hostile_configs"]["observed"]["runs"]:

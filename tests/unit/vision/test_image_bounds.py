@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import cv2
@@ -117,3 +118,12 @@ def test_png_bomb_inside_a_flir_rjpeg_is_refused_before_decoding() -> None:
     record = bytes(32) + png_bomb(20000, 20000)  # the raw-image record: a 32-byte header, then the PNG
     with pytest.raises(RjpegError, match="embedded raw PNG: PNG header declares 20000×20000 pixels"):
         _raw_image(record)
+
+
+def test_decoded_size_bounds_deep_pngs_below_the_pixel_bound() -> None:
+    data = bytearray(encoded(".png", 16, 16, channels=4))
+    struct.pack_into(">II", data, 16, 6000, 6000)  # 36 MP: under the pixel bound
+    assert check_image(bytes(data), "x") == ("PNG", 6000, 6000)  # 8-bit BGRA: 144 MB
+    data[24] = 16  # bit depth 16: 8 bytes a pixel, 288 MB
+    with pytest.raises(ImageError, match="6000×6000 pixels of 8 bytes, more than 256 MB decoded"):
+        check_image(bytes(data), "x")
