@@ -18,8 +18,9 @@ from edged.app_wiring import Wiring, WiringError, build_wiring
 from edged.capture.config import RgbSourceConfig
 from edged.capture.opencv_source import create_rgb_source
 from edged.capture.supervisor import CameraStatus, CaptureSupervisor
+from edged.config.isolated import IsolatedCheck
 from edged.config.loader import ConfigError
-from edged.config.schema import EdgedConfig, load_config
+from edged.config.schema import EdgedConfig
 from edged.decide.config import Mode
 from edged.decide.lane import LaneController
 from edged.decide.policy import PolicyEngine
@@ -85,6 +86,7 @@ class Daemon:
         self._camera_online = False
         self.reloads = 0
         self.rejected_reloads = 0
+        self._reload_check: IsolatedCheck | None = None
         self._last_report: tuple[float, dict[str, tuple[int, int]]] = (time.monotonic(), {})
 
     # ---- start ----------------------------------------------------------------------------------
@@ -268,9 +270,7 @@ class Daemon:
             if time.monotonic() >= next_status:
                 next_status += STATUS_EVERY_S
                 self._publish("daemon.status", self.status_report())
-            if self._reload.is_set():
-                self._reload.clear()
-                self.reload()
+            self._poll_reload()
             if not self.heartbeats.stale():
                 self.wiring.gate.heartbeat()  # silence puts the gate in its fail state by itself
             if until_ended and self._ended.is_set():
@@ -279,16 +279,35 @@ class Daemon:
                 break
         return RunResult(self.lane.frames if self.lane else 0, self._ended.is_set())
 
-    def reload(self) -> bool:
-        """Re-read the config file; apply the reloadable sections, or keep the old config if it is invalid."""
-        self.notifier.reloading()
-        try:
+    def _poll_reload(self) -> None:
+        """Start a requested reload's check, or apply the one that finished. The new file is parsed
+        and validated in a child process with memory and time limits (:class:`IsolatedCheck`) while
+        this loop keeps beating the gate with the old config; a hostile file costs only the child."""
+        check = self._reload_check
+        if check is not None and check.done():
+            self._reload_check = None
+            self._finish_reload(check.result)
+        elif check is None and self._reload.is_set():
+            self._reload.clear()
             if self.config_path is None:
                 log.warning("reload asked, but the daemon runs on built-in defaults: nothing to read")
-                return False
-            try:
-                new = load_config(self.config_path)
-            except ConfigError as exc:
+                return
+            self.notifier.reloading()
+            self._reload_check = IsolatedCheck(self.config_path).start()
+
+    def reload(self) -> bool:
+        """Re-read the config file now (checked in a child process, like a SIGHUP's reload); apply the
+        reloadable sections, or keep the old config if it is invalid."""
+        if self.config_path is None:
+            log.warning("reload asked, but the daemon runs on built-in defaults: nothing to read")
+            return False
+        self.notifier.reloading()
+        return self._finish_reload(IsolatedCheck(self.config_path).start().wait())
+
+    def _finish_reload(self, result: EdgedConfig | ConfigError | None) -> bool:
+        try:
+            if not isinstance(result, EdgedConfig):
+                exc = result or ConfigError([])
                 self.rejected_reloads += 1
                 for line in str(exc).splitlines():
                     log.error("config rejected, keeping the running one: %s", line)
@@ -296,7 +315,7 @@ class Daemon:
                     "config.rejected", {"file": str(self.config_path), "errors": str(exc).splitlines()}
                 )
                 return False
-            self._apply(new)
+            self._apply(result)
             return True
         finally:
             self.notifier.ready(f"running, lane {self.cfg.lane}, mode {self.cfg.policy.mode}")
@@ -328,6 +347,8 @@ class Daemon:
         """Stop in reverse order; the gate is left in its fail state; queued events are flushed if it can."""
         self.notifier.stopping()
         self._stop.set()
+        if self._reload_check is not None:
+            self._reload_check.cancel()
         if self.capture is not None:
             self.capture.stop()
         if self._vision_thread is not None:

@@ -7,6 +7,7 @@ only carried out, and a refusal is raised as ``CommandFailed`` with the reason i
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import time
 from datetime import datetime, timezone
@@ -16,11 +17,19 @@ import numpy as np
 
 from edged.mqtt.command_models import EnrollArgs, EraseArgs, ModeArgs, OpenArgs, PingArgs, ReloadArgs
 from edged.mqtt.dispatch import CommandFailed
+from edged.vision.image_io import ImageError, check_image
 
 if TYPE_CHECKING:
     from edged.app import Daemon
 
 log = logging.getLogger(__name__)
+
+
+def _b64(text: str, field: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise CommandFailed(f"{field} is not base64: {exc}") from None
 
 
 class DaemonCommands:
@@ -73,8 +82,9 @@ class DaemonCommands:
             valid_until=args.valid_until,
         )
         if args.embedding_b64 is not None:
-            vector = np.frombuffer(base64.b64decode(args.embedding_b64), dtype="<f4")
-            if vector.size != gallery.dim or not np.isfinite(vector).all():
+            raw = _b64(args.embedding_b64, "embedding_b64")
+            vector = np.frombuffer(raw[: len(raw) // 4 * 4], dtype="<f4")
+            if len(raw) % 4 or vector.size != gallery.dim or not np.isfinite(vector).all():
                 raise CommandFailed(
                     f"embedding must be {gallery.dim} finite float32 values, got {vector.size}"
                 )
@@ -83,9 +93,14 @@ class DaemonCommands:
         from edged.identity.enrollment import Enroller
 
         assert args.image_b64 is not None
+        data = _b64(args.image_b64, "image_b64")
+        try:  # size and declared pixels checked before anything is decoded (a PNG bomb is 124 KB)
+            check_image(data, "command image")
+        except ImageError as exc:
+            raise CommandFailed(f"photo refused: {exc}") from None
         pipeline = self.daemon.pipeline
         enroller = Enroller(pipeline, gallery, self.daemon.cfg.identity.enrollment)  # type: ignore[arg-type]
-        check = enroller.check(base64.b64decode(args.image_b64), "command image")
+        check = enroller.check(data, "command image")  # decodes with edged.vision.image_io.decode_image
         if not check.ok or check.face is None or check.face.embedding is None:
             raise CommandFailed("photo refused: " + ", ".join(check.reasons))
         gallery.add(person, [NewTemplate(check.face.embedding)])

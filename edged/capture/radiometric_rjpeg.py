@@ -14,6 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edged.vision.image_io import ImageError, check_image
+
 _RECORD_RAW = 0x0001
 _RECORD_CAMERA_INFO = 0x0020
 _DIR_ENTRY = 32
@@ -121,6 +123,10 @@ def _raw_image(record: bytes) -> np.ndarray:
     width, height = struct.unpack(e + "HH", record[2:6])
     blob = record[32:]
     if blob[:8] == b"\x89PNG\r\n\x1a\n":
+        try:  # the declared size is checked before decoding: a file from outside may be a PNG bomb
+            check_image(blob, "embedded raw PNG")
+        except ImageError as exc:
+            raise RjpegError(str(exc)) from None
         img = cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_UNCHANGED)
         if img is None or img.dtype != np.uint16:
             raise RjpegError("embedded raw PNG cannot be decoded as 16-bit")

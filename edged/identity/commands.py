@@ -157,12 +157,15 @@ def _open_gallery(cfg: EdgedConfig) -> Gallery:
 def _enroll(args: argparse.Namespace) -> int:
     from edged.identity.enrollment import Enroller, EnrollmentError
     from edged.identity.store import DuplicatePersonError
+    from edged.vision.image_io import check_image_file
     from edged.vision.pipeline import FacePipeline
 
     cfg = _load(args)
     if args.batch is None:
         if not args.name or not args.photos:
             return _fail("enroll: --name and at least one PHOTO are needed with --id")
+        for photo in args.photos:  # a bad photo is refused in one line before the models load
+            check_image_file(photo)
         requests = [(_person_from_args(args), list(args.photos))]
     else:
         if args.photos or args.name:

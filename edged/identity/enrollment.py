@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import cv2
 import numpy as np
 
 from edged.identity.config import EnrollmentConfig
@@ -17,7 +16,7 @@ from edged.identity.gallery import Gallery
 from edged.identity.records import NewTemplate, Person
 from edged.identity.store import DuplicatePersonError
 from edged.vision.faces import Face
-from edged.vision.image_io import ImageError, to_bgr8
+from edged.vision.image_io import ImageError, decode_image, read_image_bytes
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +78,8 @@ class EnrollmentResult:
 
 
 def decode_photo(data: bytes, source: str) -> np.ndarray:
-    if not data:
-        raise ImageError(f"{source}: empty file")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ImageError(f"{source}: not an image OpenCV can decode")
-    return to_bgr8(image, source)
+    """A photo from outside (file, MQTT command, kept photo), decoded within the size and pixel bounds."""
+    return decode_image(data, source)
 
 
 class Enroller:
@@ -133,9 +128,9 @@ class Enroller:
         checks = []
         for path in paths:
             try:
-                data = Path(path).read_bytes()
-            except OSError as exc:
-                checks.append(PhotoCheck(str(path), [f"cannot read: {exc.strerror or exc}"]))
+                data = read_image_bytes(path)
+            except ImageError as exc:
+                checks.append(PhotoCheck(str(path), [str(exc).removeprefix(f"{path}: ")]))
                 continue
             checks.append(self.check(data, str(path)))
         return checks

@@ -89,10 +89,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from edged.vision.lfw_run import find_face
 
     cfg = _config(args)
+    images = [(path, load_image(path)) for path in (args.image_a, args.image_b)]  # before the models load
     pipeline = make_pipeline(cfg)
     embeddings = []
-    for path in (args.image_a, args.image_b):
-        face = find_face(pipeline, load_image(path))
+    for path, image in images:
+        face = find_face(pipeline, image)
         if face is None:
             return _fail(f"{path}: no face found")
         pipeline.embed([face])
