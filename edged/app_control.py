@@ -6,16 +6,22 @@ only carried out, and a refusal is raised as ``CommandFailed`` with the reason i
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from edged.mqtt.command_models import EnrollArgs, EraseArgs, ModeArgs, OpenArgs, PingArgs, ReloadArgs
-from edged.mqtt.dispatch import CommandFailed
+from edged.mqtt.command_models import (
+    EnrollArgs,
+    EraseArgs,
+    ModeArgs,
+    OpenArgs,
+    PingArgs,
+    ReloadArgs,
+    decode_b64,
+    embedding_from_b64,
+)
+from edged.mqtt.dispatch import CommandFailed, InvalidArgs
 
 if TYPE_CHECKING:
     from edged.app import Daemon
@@ -73,19 +79,17 @@ class DaemonCommands:
             valid_until=args.valid_until,
         )
         if args.embedding_b64 is not None:
-            vector = np.frombuffer(base64.b64decode(args.embedding_b64), dtype="<f4")
-            if vector.size != gallery.dim or not np.isfinite(vector).all():
-                raise CommandFailed(
-                    f"embedding must be {gallery.dim} finite float32 values, got {vector.size}"
-                )
-            gallery.add(person, [NewTemplate(vector.astype(np.float32))])
+            vector = embedding_from_b64(args.embedding_b64)  # checked by EnrollArgs: base64, finite, non-zero
+            if vector.size != gallery.dim:
+                raise InvalidArgs(f"embedding must be {gallery.dim} float32 values, got {vector.size}")
+            gallery.add(person, [NewTemplate(vector)])
             return {"person_id": args.person_id, "templates": 1}
         from edged.identity.enrollment import Enroller
 
         assert args.image_b64 is not None
         pipeline = self.daemon.pipeline
         enroller = Enroller(pipeline, gallery, self.daemon.cfg.identity.enrollment)  # type: ignore[arg-type]
-        check = enroller.check(base64.b64decode(args.image_b64), "command image")
+        check = enroller.check(decode_b64(args.image_b64), "command image")
         if not check.ok or check.face is None or check.face.embedding is None:
             raise CommandFailed("photo refused: " + ", ".join(check.reasons))
         gallery.add(person, [NewTemplate(check.face.embedding)])

@@ -33,6 +33,10 @@ class CommandFailed(Exception):
     """Raised by a handler when a valid command cannot be carried out (the detail is sent back)."""
 
 
+class InvalidArgs(CommandFailed):
+    """Raised by a handler when the arguments are well formed but unusable here (answered invalid_args)."""
+
+
 class CommandHandler(Protocol):
     def open(self, args: OpenArgs) -> dict[str, Any]: ...
     def mode(self, args: ModeArgs) -> dict[str, Any]: ...
@@ -195,7 +199,7 @@ class CommandDispatcher:
                 cmd=command.name,
                 nonce=command.nonce,
                 ok=False,
-                reason="failed",
+                reason="invalid_args" if isinstance(exc, InvalidArgs) else "failed",
                 detail=str(exc),
                 ts=utc_now(),
             )
