@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import threading
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -25,6 +27,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edged.events.config import MqttConfig
 from edged.events.outbox import Outbox
+from edged.events.payloads import AlarmBody
+from edged.events.stream import EventStream
+from edged.mqtt.bufferedread import BufferedReadClient
 from edged.mqtt.command_auth import CommandVerifier
 from edged.mqtt.dispatch import CommandDispatcher, CommandHandler, Incoming
 from edged.mqtt.homeassistant import discovery_message
@@ -37,6 +42,26 @@ ONLINE = b"online"
 OFFLINE = b"offline"
 # CONNACK codes that mean "this broker does not speak MQTT 5" (v5 reason code, 3.1.1 return code).
 _UNSUPPORTED_PROTOCOL = (132, 1)
+# Reconnect backoff: doubles from the first delay up to the cap, each wait drawn at random between half
+# the step and the step, so a fleet does not reconnect in lockstep. The cap bounds how long after the
+# broker's return the gate stays away.
+RECONNECT_FIRST_S = 0.5
+RECONNECT_CAP_S = 4.0
+
+
+class Backoff:
+    def __init__(self, first_s: float = RECONNECT_FIRST_S, cap_s: float = RECONNECT_CAP_S) -> None:
+        self.first_s = first_s
+        self.cap_s = cap_s
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        step = min(self.cap_s, self.first_s * 2 ** min(self.failures, 30))
+        self.failures += 1
+        return random.uniform(step / 2, step)
+
+    def reset(self) -> None:
+        self.failures = 0
 
 
 @dataclass
@@ -45,6 +70,7 @@ class LinkCounters:
     acknowledged: int = 0
     rejected: int = 0
     connects: int = 0
+    command_worker_restarts: int = 0
 
 
 class MqttLink:
@@ -63,6 +89,7 @@ class MqttLink:
         self.counters = LinkCounters()
         self.protocol = paho.MQTTv5 if config.protocol == "v5" else paho.MQTTv311
         self.connected = threading.Event()
+        self.commands_connected = threading.Event()  # the command subscription is in place
         self._stop = threading.Event()
         self._started = False
         self._downgrade = threading.Event()
@@ -92,27 +119,37 @@ class MqttLink:
                 self.topics.reply_branch,
                 config.commands.rate_per_s,
                 config.commands.burst,
+                on_restart=self._report_restart,
             )
         self._client = self._make_events_client()
         self._commands_client = self._make_commands_client() if self.dispatcher is not None else None
 
     # --- setup -------------------------------------------------------------------------------
 
-    def _make_client(self, client_id: str) -> paho.Client:
+    def _make_client(self, client_id: str, cls: type[paho.Client] = paho.Client) -> paho.Client:
         v5 = self.protocol == paho.MQTTv5
-        client = paho.Client(
+        client = cls(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=self.protocol,
             clean_session=None if v5 else False,
         )
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        backoff = Backoff()
+        self._set_delay(client, backoff)
+        client.user_data_set(backoff)
+        client.on_connect_fail = self._on_connect_fail
         if self.config.username is not None:
             password = self.config.password.read_text() if self.config.password is not None else None
             client.username_pw_set(self.config.username, password)
         if self.config.tls.enabled:
             client.tls_set_context(make_tls_context(self.config.tls))
         return client
+
+    @staticmethod
+    def _set_delay(client: paho.Client, backoff: Backoff) -> None:
+        """paho waits ``min_delay`` before its next attempt after a reset; it takes float seconds."""
+        delay = backoff.next_delay()
+        client.reconnect_delay_set(cast(int, delay), cast(int, delay))
 
     def _make_events_client(self) -> paho.Client:
         """Events, availability, discovery and command responses. Nothing is subscribed on this
@@ -126,8 +163,11 @@ class MqttLink:
         return client
 
     def _make_commands_client(self) -> paho.Client:
-        client = self._make_client(f"{self.client_id}-cmd")
+        # Reads in large chunks: a flood must not slow the reading of the signed commands within it.
+        client = self._make_client(f"{self.client_id}-cmd", BufferedReadClient)
         client.on_connect = self._on_commands_connect
+        client.on_subscribe = lambda *_: self.commands_connected.set()
+        client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
 
@@ -191,6 +231,7 @@ class MqttLink:
         reason: ReasonCode,
         _props: Properties | None,
     ) -> None:
+        _connected_again(client)
         if reason.is_failure:
             if self.protocol == paho.MQTTv5 and reason.value in _UNSUPPORTED_PROTOCOL:
                 log.warning("broker refuses MQTT 5; falling back to MQTT 3.1.1")
@@ -220,20 +261,28 @@ class MqttLink:
         reason: ReasonCode,
         _props: Properties | None,
     ) -> None:
+        _connected_again(client)
         if not reason.is_failure:
             client.subscribe(self.topics.commands, qos=1)
 
+    def _on_connect_fail(self, client: paho.Client, _userdata: object) -> None:
+        self._set_delay(client, client.user_data_get())
+
     def _on_disconnect(
         self,
-        _client: paho.Client,
+        client: paho.Client,
         _userdata: object,
         _flags: paho.DisconnectFlags,
         reason: ReasonCode,
         _props: Properties | None,
     ) -> None:
-        if self.connected.is_set() and not self._stop.is_set():
-            log.warning("disconnected from the broker: %s", reason)
-        self.connected.clear()
+        if client is self._client:
+            if self.connected.is_set() and not self._stop.is_set():
+                log.warning("disconnected from the broker: %s", reason)
+            self.connected.clear()
+        else:
+            self.commands_connected.clear()
+        self._set_delay(client, client.user_data_get())
 
     def _on_publish(
         self, _client: paho.Client, _userdata: object, mid: int, reason: ReasonCode, _props: Properties | None
@@ -250,6 +299,13 @@ class MqttLink:
         response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
         correlation = getattr(props, "CorrelationData", None) if props is not None else None
         self.dispatcher.submit(Incoming(name, bytes(message.payload), response_topic, correlation))
+
+    def _report_restart(self, report: str) -> None:
+        """A command thread died and was restarted: a critical alarm over MQTT (and a counter)."""
+        self.counters.command_worker_restarts += 1
+        EventStream(self.topics.device_id, self.outbox).emit(
+            AlarmBody(alarm="software_fault", severity="critical", detail=report[:1024])
+        )
 
     def _poke(self) -> None:
         with self._wake:
@@ -289,6 +345,8 @@ class MqttLink:
             try:
                 if self._downgrade.is_set():
                     self._fall_back_to_v311()
+                if self.dispatcher is not None:
+                    self.dispatcher.revive()
                 self._settle_acks()
                 self._hand_over()
             except Exception:  # the loop must outlive a bad moment (disk full, a paho error)
@@ -328,3 +386,9 @@ class MqttLink:
         self._client = self._make_events_client()
         self._commands_client = self._make_commands_client() if self.dispatcher is not None else None
         self._connect()
+
+
+def _connected_again(client: paho.Client) -> None:
+    backoff = client.user_data_get()
+    if isinstance(backoff, Backoff):
+        backoff.reset()
