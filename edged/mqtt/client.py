@@ -47,6 +47,9 @@ _UNSUPPORTED_PROTOCOL = (132, 1)
 # broker's return the gate stays away.
 RECONNECT_FIRST_S = 0.5
 RECONNECT_CAP_S = 4.0
+# A flood: this many command messages with no pause of FLOOD_QUIET_S (see _watch_for_flood_end).
+FLOOD_MESSAGES = 1000
+FLOOD_QUIET_S = 1.0
 
 
 class Backoff:
@@ -71,6 +74,7 @@ class LinkCounters:
     rejected: int = 0
     connects: int = 0
     command_worker_restarts: int = 0
+    command_resyncs: int = 0
 
 
 class MqttLink:
@@ -99,6 +103,9 @@ class MqttLink:
         self._cursor = 0
         self._wake = threading.Condition()
         self._poked = False
+        self._flood_seen = 0
+        self._flood_burst = 0
+        self._flood_last = time.monotonic()
         self.heartbeat = time.monotonic()  # last turn of the publisher loop, for the watchdog
         self._publisher = threading.Thread(target=self._publish_loop, name="mqtt-outbox", daemon=True)
         outbox.add_listener(self._poke)
@@ -187,18 +194,49 @@ class MqttLink:
         self._started = True
 
     def _connect(self) -> None:
-        v5 = self.protocol == paho.MQTTv5
         for client in (self._client, self._commands_client):
-            if client is None:
-                continue
-            client.connect_async(
-                self.config.host,
-                self.config.port,
-                keepalive=self.config.keepalive_s,
-                clean_start=False if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
-                properties=self._connect_properties(),
-            )
-            client.loop_start()
+            if client is not None:
+                self._connect_one(client)
+
+    def _connect_one(self, client: paho.Client) -> None:
+        v5 = self.protocol == paho.MQTTv5
+        client.connect_async(
+            self.config.host,
+            self.config.port,
+            keepalive=self.config.keepalive_s,
+            clean_start=False if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=self._connect_properties(),
+        )
+        client.loop_start()
+
+    def _watch_for_flood_end(self) -> None:
+        """A broker that cannot hand a flood to the gate fast enough drops from its outgoing queue, and
+        mosquitto may drop a QoS 1 command there too: it stays unacknowledged in the session and is sent
+        again only on a reconnect. So once a flood is over, the command session is resumed afresh."""
+        assert self.dispatcher is not None
+        now = time.monotonic()
+        received = self.dispatcher.counters.received
+        if received != self._flood_seen:
+            self._flood_burst += received - self._flood_seen
+            self._flood_seen, self._flood_last = received, now
+            return
+        if self._flood_burst < FLOOD_MESSAGES or now - self._flood_last < FLOOD_QUIET_S:
+            if now - self._flood_last >= FLOOD_QUIET_S:
+                self._flood_burst = 0
+            return
+        self._flood_burst = 0
+        old = self._commands_client
+        if old is None or not self.commands_connected.is_set() or self._stop.is_set():
+            return
+        log.warning(
+            "a flood of commands is over; resuming the command session to get what the broker held back"
+        )
+        self.counters.command_resyncs += 1
+        old.disconnect()
+        old.loop_stop()
+        self.commands_connected.clear()
+        self._commands_client = self._make_commands_client()
+        self._connect_one(self._commands_client)
 
     def stop(self, drain_s: float = 0.0) -> None:
         """Optionally wait for the outbox to drain, mark the gate offline and disconnect."""
@@ -280,7 +318,7 @@ class MqttLink:
             if self.connected.is_set() and not self._stop.is_set():
                 log.warning("disconnected from the broker: %s", reason)
             self.connected.clear()
-        else:
+        elif client is self._commands_client:  # not a connection already replaced
             self.commands_connected.clear()
         self._set_delay(client, client.user_data_get())
 
@@ -347,6 +385,7 @@ class MqttLink:
                     self._fall_back_to_v311()
                 if self.dispatcher is not None:
                     self.dispatcher.revive()
+                    self._watch_for_flood_end()
                 self._settle_acks()
                 self._hand_over()
             except Exception:  # the loop must outlive a bad moment (disk full, a paho error)
