@@ -191,6 +191,9 @@ class CommandDispatcher:
         self.on_restart = on_restart
         self.bucket = TokenBucket(rate_per_s, burst)
         self.reply_bucket = TokenBucket(REFUSAL_REPLIES_PER_S, REFUSAL_REPLIES_BURST)
+        # Refusals of messages with a good signature (expired, replayed, wrong target): junk cannot spend
+        # these, and a replayed capture gets no more answers than operators may send commands.
+        self.signed_reply_bucket = TokenBucket(rate_per_s, burst)
         self.counters = DispatchCounters()
         self._log_lock = threading.Lock()
         self._last_refusal_log = float("-inf")
@@ -327,10 +330,12 @@ class CommandDispatcher:
     # --- answers ---------------------------------------------------------------------------------
 
     def _refuse(self, item: Incoming, refusal: Refused, answer: bool = False) -> None:
-        """Count and log a refusal; answer it if it comes from a signed command or the budget allows."""
+        """Count and log a refusal; answer it when asked to, or when its reply budget allows."""
         self.counters.refused += 1
         self._log_refusal(item.name, refusal)
-        if not answer and not self.reply_bucket.take():
+        signed = refusal.nonce is not None  # only set once the signature has been checked
+        bucket = self.signed_reply_bucket if signed else self.reply_bucket
+        if not answer and not bucket.take():
             self.counters.unanswered += 1
             return
         response = _answer(item.name, refusal.nonce, refusal.reason, refusal.detail)
