@@ -269,7 +269,6 @@ class MqttLink:
         reason: ReasonCode,
         _props: Properties | None,
     ) -> None:
-        _connected_again(client)
         if reason.is_failure:
             if self.protocol == paho.MQTTv5 and reason.value in _UNSUPPORTED_PROTOCOL:
                 log.warning("broker refuses MQTT 5; falling back to MQTT 3.1.1")
@@ -277,6 +276,7 @@ class MqttLink:
             else:
                 log.error("broker refused the connection: %s", reason)
             return
+        _connected_again(client)
         self.counters.connects += 1
         log.info(
             "connected to %s:%d (session present: %s)",
@@ -299,8 +299,8 @@ class MqttLink:
         reason: ReasonCode,
         _props: Properties | None,
     ) -> None:
-        _connected_again(client)
         if not reason.is_failure:
+            _connected_again(client)
             client.subscribe(self.topics.commands, qos=1)
 
     def _on_connect_fail(self, client: paho.Client, _userdata: object) -> None:
@@ -428,6 +428,7 @@ class MqttLink:
 
 
 def _connected_again(client: paho.Client) -> None:
+    """A connection accepted by the broker: the next outage starts the backoff from the first step."""
     backoff = client.user_data_get()
     if isinstance(backoff, Backoff):
         backoff.reset()
