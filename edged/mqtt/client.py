@@ -336,7 +336,8 @@ class MqttLink:
         props = message.properties
         response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
         correlation = getattr(props, "CorrelationData", None) if props is not None else None
-        self.dispatcher.submit(Incoming(name, bytes(message.payload), response_topic, correlation))
+        incoming = Incoming(name, bytes(message.payload), response_topic, correlation, message.qos)
+        self.dispatcher.submit(incoming)
 
     def _report_restart(self, report: str) -> None:
         """A command thread died and was restarted: a critical alarm over MQTT (and a counter)."""

@@ -88,6 +88,7 @@ class Incoming:
     payload: bytes
     response_topic: str | None
     correlation: bytes | None
+    qos: int = 1
 
 
 # publish(topic, payload, correlation_data)
@@ -108,7 +109,9 @@ class DispatchCounters:
 
 
 class _Intake:
-    """A FIFO bounded by message count and by bytes; ``put`` never blocks."""
+    """A FIFO bounded by message count and by bytes; ``put`` never blocks. QoS 0 messages may fill only
+    half of it: operators send commands with QoS 1, so a QoS 0 flood that outruns the gatekeeper still
+    leaves room for them."""
 
     def __init__(self, max_items: int, max_bytes: int) -> None:
         self.max_items = max_items
@@ -120,7 +123,8 @@ class _Intake:
     def put(self, item: Incoming) -> bool:
         with self._cond:
             size = len(item.payload)
-            if len(self._items) >= self.max_items or self._bytes + size > self.max_bytes:
+            share = 1 if item.qos > 0 else 2
+            if len(self._items) >= self.max_items // share or self._bytes + size > self.max_bytes // share:
                 return False
             self._items.append(item)
             self._bytes += size

@@ -10,6 +10,7 @@ from edged.events.outbox import Outbox
 from edged.mqtt.command_auth import CommandVerifier
 from edged.mqtt.command_models import PingArgs
 from edged.mqtt.dispatch import (
+    INTAKE_MESSAGES,
     REFUSAL_REPLIES_BURST,
     CommandDispatcher,
     CommandFailed,
@@ -146,3 +147,16 @@ def test_a_dead_worker_is_restarted_reported_and_its_command_answered(tmp_path: 
 def test_token_bucket_allows_burst_then_refuses() -> None:
     bucket = TokenBucket(rate_per_s=0.001, burst=2)
     assert [bucket.take() for _ in range(4)] == [True, True, False, False]
+
+
+def test_a_qos0_flood_leaves_room_in_the_intake_for_qos1_commands(tmp_path: Path) -> None:
+    key = load_private_key(generate_private_key_pem())
+    dispatcher, sent = _dispatcher(tmp_path, key)
+    for _ in range(INTAKE_MESSAGES):  # the gatekeeper is not started: everything stays queued
+        dispatcher.submit(Incoming("mode", b"junk", None, None, qos=0))
+    assert dispatcher.counters.queue_full == INTAKE_MESSAGES // 2
+    signed = sign_command(key, "k", "ping", "gate-1", {})
+    dispatcher.submit(Incoming("ping", signed, None, b"signed", qos=1))
+    dispatcher.start()
+    dispatcher.stop()
+    assert [(r["ok"], c) for _t, r, c in sent if c is not None] == [(True, b"signed")]
