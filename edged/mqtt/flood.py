@@ -159,7 +159,7 @@ def start_flooder(
 
 
 def run_commands_flood(
-    rate: float, seconds: float, kind: str = "mixed", every_s: float = 0.5, grace_s: float = 5.0
+    rate: float, seconds: float, kind: str = "mixed", every_s: float = 0.5, grace_s: float = 20.0
 ) -> dict[str, Any]:
     """A gate (``MqttLink`` and its dispatcher) on a local mosquitto; a flood in a second process; one
     signed ``mode locked`` every ``every_s`` and 50 events a second from the gate while it lasts."""
