@@ -6,30 +6,28 @@ only carried out, and a refusal is raised as ``CommandFailed`` with the reason i
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from edged.mqtt.command_models import EnrollArgs, EraseArgs, ModeArgs, OpenArgs, PingArgs, ReloadArgs
-from edged.mqtt.dispatch import CommandFailed
+from edged.mqtt.command_models import (
+    EnrollArgs,
+    EraseArgs,
+    ModeArgs,
+    OpenArgs,
+    PingArgs,
+    ReloadArgs,
+    decode_b64,
+    embedding_from_b64,
+)
+from edged.mqtt.dispatch import CommandFailed, InvalidArgs
 from edged.vision.image_io import ImageError, check_image
 
 if TYPE_CHECKING:
     from edged.app import Daemon
 
 log = logging.getLogger(__name__)
-
-
-def _b64(text: str, field: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except binascii.Error as exc:
-        raise CommandFailed(f"{field} is not base64: {exc}") from None
 
 
 class DaemonCommands:
@@ -82,22 +80,19 @@ class DaemonCommands:
             valid_until=args.valid_until,
         )
         if args.embedding_b64 is not None:
-            raw = _b64(args.embedding_b64, "embedding_b64")
-            vector = np.frombuffer(raw[: len(raw) // 4 * 4], dtype="<f4")
-            if len(raw) % 4 or vector.size != gallery.dim or not np.isfinite(vector).all():
-                raise CommandFailed(
-                    f"embedding must be {gallery.dim} finite float32 values, got {vector.size}"
-                )
-            gallery.add(person, [NewTemplate(vector.astype(np.float32))])
+            vector = embedding_from_b64(args.embedding_b64)  # checked by EnrollArgs: base64, finite, non-zero
+            if vector.size != gallery.dim:
+                raise InvalidArgs(f"embedding must be {gallery.dim} float32 values, got {vector.size}")
+            gallery.add(person, [NewTemplate(vector)])
             return {"person_id": args.person_id, "templates": 1}
         from edged.identity.enrollment import Enroller
 
         assert args.image_b64 is not None
-        data = _b64(args.image_b64, "image_b64")
+        data = decode_b64(args.image_b64)
         try:  # size and declared pixels checked before anything is decoded (a PNG bomb is 124 KB)
             check_image(data, "command image")
         except ImageError as exc:
-            raise CommandFailed(f"photo refused: {exc}") from None
+            raise InvalidArgs(f"photo refused: {exc}") from None
         pipeline = self.daemon.pipeline
         enroller = Enroller(pipeline, gallery, self.daemon.cfg.identity.enrollment)  # type: ignore[arg-type]
         check = enroller.check(data, "command image")  # decodes with edged.vision.image_io.decode_image

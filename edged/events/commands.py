@@ -49,6 +49,16 @@ def register(
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=_bench)
 
+    flood = groups["bench"].add_parser(
+        "commands-flood", help="signed commands answered while junk floods the command topics"
+    )
+    flood.add_argument("--rate", type=float, default=5000, help="junk messages a second (at most 50000)")
+    flood.add_argument("--seconds", type=float, default=10.0, help="how long the flood lasts (at most 120)")
+    flood.add_argument("--junk", default="mixed", help="mixed, unsigned, not_json, deep, unknown_key, forged")
+    flood.add_argument("--every", type=float, default=0.5, help="seconds between signed 'mode locked'")
+    flood.add_argument("--json", action="store_true")
+    flood.set_defaults(func=_bench_flood)
+
 
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
@@ -132,5 +142,30 @@ def _bench(args: argparse.Namespace) -> int:
             f"(outbox append alone {result['append_per_s']}/s, synchronous={result['synchronous']}"
             + (f", {result['flood_commands_per_s']} junk commands/s" if result["flood"] else "")
             + ")"
+        )
+    return 0
+
+
+def _bench_flood(args: argparse.Namespace) -> int:
+    from edged.mqtt.flood import JUNK_KINDS, MAX_RATE, MAX_SECONDS, run_commands_flood
+    from edged.mqtt.localbroker import BrokerError
+
+    if not (0 < args.rate <= MAX_RATE and 0 < args.seconds <= MAX_SECONDS and args.every > 0):
+        return _fail(f"--rate 1-{MAX_RATE}, --seconds up to {MAX_SECONDS:g} and --every > 0")
+    if args.junk not in JUNK_KINDS:
+        return _fail(f"--junk must be one of {', '.join(JUNK_KINDS)}")
+    try:
+        r = run_commands_flood(args.rate, args.seconds, args.junk, args.every)
+    except (BrokerError, RuntimeError) as exc:
+        return _fail(str(exc))
+    if args.json:
+        print(json.dumps(r))
+    else:
+        lat = r["signed_latency_ms"]
+        print(
+            f"{r['junk_sent']} junk commands at {r['junk_sent_per_s']}/s ({r['junk_kind']}): "
+            f"{r['signed_answered']}/{r['signed_sent']} signed 'mode locked' answered, "
+            f"{r['signed_within_1s']} within 1 s (p50 {lat.get('p50')} ms, max {lat.get('max')} ms); "
+            f"{r['events_delivered']}/{r['events_emitted']} events delivered"
         )
     return 0

@@ -44,6 +44,7 @@ AlarmKind = Literal[
     "no_mask",
     "incorrect_mask",
     "low_quality",
+    "software_fault",
 ]
 
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import threading
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -25,6 +27,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edged.events.config import MqttConfig
 from edged.events.outbox import Outbox
+from edged.events.payloads import AlarmBody
+from edged.events.stream import EventStream
+from edged.mqtt.bufferedread import BufferedReadClient
 from edged.mqtt.command_auth import CommandVerifier
 from edged.mqtt.dispatch import CommandDispatcher, CommandHandler, Incoming
 from edged.mqtt.homeassistant import discovery_message
@@ -37,6 +42,29 @@ ONLINE = b"online"
 OFFLINE = b"offline"
 # CONNACK codes that mean "this broker does not speak MQTT 5" (v5 reason code, 3.1.1 return code).
 _UNSUPPORTED_PROTOCOL = (132, 1)
+# Reconnect backoff: doubles from the first delay up to the cap, each wait drawn at random between half
+# the step and the step, so a fleet does not reconnect in lockstep. The cap bounds how long after the
+# broker's return the gate stays away.
+RECONNECT_FIRST_S = 0.5
+RECONNECT_CAP_S = 4.0
+# A flood: this many command messages with no pause of FLOOD_QUIET_S (see _watch_for_flood_end).
+FLOOD_MESSAGES = 1000
+FLOOD_QUIET_S = 1.0
+
+
+class Backoff:
+    def __init__(self, first_s: float = RECONNECT_FIRST_S, cap_s: float = RECONNECT_CAP_S) -> None:
+        self.first_s = first_s
+        self.cap_s = cap_s
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        step = min(self.cap_s, self.first_s * 2 ** min(self.failures, 30))
+        self.failures += 1
+        return random.uniform(step / 2, step)
+
+    def reset(self) -> None:
+        self.failures = 0
 
 
 @dataclass
@@ -45,6 +73,8 @@ class LinkCounters:
     acknowledged: int = 0
     rejected: int = 0
     connects: int = 0
+    command_worker_restarts: int = 0
+    command_resyncs: int = 0
 
 
 class MqttLink:
@@ -63,6 +93,7 @@ class MqttLink:
         self.counters = LinkCounters()
         self.protocol = paho.MQTTv5 if config.protocol == "v5" else paho.MQTTv311
         self.connected = threading.Event()
+        self.commands_connected = threading.Event()  # the command subscription is in place
         self._stop = threading.Event()
         self._started = False
         self._downgrade = threading.Event()
@@ -72,6 +103,9 @@ class MqttLink:
         self._cursor = 0
         self._wake = threading.Condition()
         self._poked = False
+        self._flood_seen = 0
+        self._flood_burst = 0
+        self._flood_last = time.monotonic()
         self.heartbeat = time.monotonic()  # last turn of the publisher loop, for the watchdog
         self._publisher = threading.Thread(target=self._publish_loop, name="mqtt-outbox", daemon=True)
         outbox.add_listener(self._poke)
@@ -92,27 +126,37 @@ class MqttLink:
                 self.topics.reply_branch,
                 config.commands.rate_per_s,
                 config.commands.burst,
+                on_restart=self._report_restart,
             )
         self._client = self._make_events_client()
         self._commands_client = self._make_commands_client() if self.dispatcher is not None else None
 
     # --- setup -------------------------------------------------------------------------------
 
-    def _make_client(self, client_id: str) -> paho.Client:
+    def _make_client(self, client_id: str, cls: type[paho.Client] = paho.Client) -> paho.Client:
         v5 = self.protocol == paho.MQTTv5
-        client = paho.Client(
+        client = cls(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=self.protocol,
             clean_session=None if v5 else False,
         )
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        backoff = Backoff()
+        self._set_delay(client, backoff)
+        client.user_data_set(backoff)
+        client.on_connect_fail = self._on_connect_fail
         if self.config.username is not None:
             password = self.config.password.read_text() if self.config.password is not None else None
             client.username_pw_set(self.config.username, password)
         if self.config.tls.enabled:
             client.tls_set_context(make_tls_context(self.config.tls))
         return client
+
+    @staticmethod
+    def _set_delay(client: paho.Client, backoff: Backoff) -> None:
+        """paho waits ``min_delay`` before its next attempt after a reset; it takes float seconds."""
+        delay = backoff.next_delay()
+        client.reconnect_delay_set(cast(int, delay), cast(int, delay))
 
     def _make_events_client(self) -> paho.Client:
         """Events, availability, discovery and command responses. Nothing is subscribed on this
@@ -126,8 +170,11 @@ class MqttLink:
         return client
 
     def _make_commands_client(self) -> paho.Client:
-        client = self._make_client(f"{self.client_id}-cmd")
+        # Reads in large chunks: a flood must not slow the reading of the signed commands within it.
+        client = self._make_client(f"{self.client_id}-cmd", BufferedReadClient)
         client.on_connect = self._on_commands_connect
+        client.on_subscribe = lambda *_: self.commands_connected.set()
+        client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
 
@@ -147,18 +194,49 @@ class MqttLink:
         self._started = True
 
     def _connect(self) -> None:
-        v5 = self.protocol == paho.MQTTv5
         for client in (self._client, self._commands_client):
-            if client is None:
-                continue
-            client.connect_async(
-                self.config.host,
-                self.config.port,
-                keepalive=self.config.keepalive_s,
-                clean_start=False if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
-                properties=self._connect_properties(),
-            )
-            client.loop_start()
+            if client is not None:
+                self._connect_one(client)
+
+    def _connect_one(self, client: paho.Client) -> None:
+        v5 = self.protocol == paho.MQTTv5
+        client.connect_async(
+            self.config.host,
+            self.config.port,
+            keepalive=self.config.keepalive_s,
+            clean_start=False if v5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=self._connect_properties(),
+        )
+        client.loop_start()
+
+    def _watch_for_flood_end(self) -> None:
+        """A broker that cannot hand a flood to the gate fast enough drops from its outgoing queue, and
+        mosquitto may drop a QoS 1 command there too: it stays unacknowledged in the session and is sent
+        again only on a reconnect. So once a flood is over, the command session is resumed afresh."""
+        assert self.dispatcher is not None
+        now = time.monotonic()
+        received = self.dispatcher.counters.received
+        if received != self._flood_seen:
+            self._flood_burst += received - self._flood_seen
+            self._flood_seen, self._flood_last = received, now
+            return
+        if self._flood_burst < FLOOD_MESSAGES or now - self._flood_last < FLOOD_QUIET_S:
+            if now - self._flood_last >= FLOOD_QUIET_S:
+                self._flood_burst = 0
+            return
+        self._flood_burst = 0
+        old = self._commands_client
+        if old is None or not self.commands_connected.is_set() or self._stop.is_set():
+            return
+        log.warning(
+            "a flood of commands is over; resuming the command session to get what the broker held back"
+        )
+        self.counters.command_resyncs += 1
+        old.disconnect()
+        old.loop_stop()
+        self.commands_connected.clear()
+        self._commands_client = self._make_commands_client()
+        self._connect_one(self._commands_client)
 
     def stop(self, drain_s: float = 0.0) -> None:
         """Optionally wait for the outbox to drain, mark the gate offline and disconnect."""
@@ -198,6 +276,7 @@ class MqttLink:
             else:
                 log.error("broker refused the connection: %s", reason)
             return
+        _connected_again(client)
         self.counters.connects += 1
         log.info(
             "connected to %s:%d (session present: %s)",
@@ -221,19 +300,27 @@ class MqttLink:
         _props: Properties | None,
     ) -> None:
         if not reason.is_failure:
+            _connected_again(client)
             client.subscribe(self.topics.commands, qos=1)
+
+    def _on_connect_fail(self, client: paho.Client, _userdata: object) -> None:
+        self._set_delay(client, client.user_data_get())
 
     def _on_disconnect(
         self,
-        _client: paho.Client,
+        client: paho.Client,
         _userdata: object,
         _flags: paho.DisconnectFlags,
         reason: ReasonCode,
         _props: Properties | None,
     ) -> None:
-        if self.connected.is_set() and not self._stop.is_set():
-            log.warning("disconnected from the broker: %s", reason)
-        self.connected.clear()
+        if client is self._client:
+            if self.connected.is_set() and not self._stop.is_set():
+                log.warning("disconnected from the broker: %s", reason)
+            self.connected.clear()
+        elif client is self._commands_client:  # not a connection already replaced
+            self.commands_connected.clear()
+        self._set_delay(client, client.user_data_get())
 
     def _on_publish(
         self, _client: paho.Client, _userdata: object, mid: int, reason: ReasonCode, _props: Properties | None
@@ -249,7 +336,15 @@ class MqttLink:
         props = message.properties
         response_topic = getattr(props, "ResponseTopic", None) if props is not None else None
         correlation = getattr(props, "CorrelationData", None) if props is not None else None
-        self.dispatcher.submit(Incoming(name, bytes(message.payload), response_topic, correlation))
+        incoming = Incoming(name, bytes(message.payload), response_topic, correlation, message.qos)
+        self.dispatcher.submit(incoming)
+
+    def _report_restart(self, report: str) -> None:
+        """A command thread died and was restarted: a critical alarm over MQTT (and a counter)."""
+        self.counters.command_worker_restarts += 1
+        EventStream(self.topics.device_id, self.outbox).emit(
+            AlarmBody(alarm="software_fault", severity="critical", detail=report[:1024])
+        )
 
     def _poke(self) -> None:
         with self._wake:
@@ -289,6 +384,9 @@ class MqttLink:
             try:
                 if self._downgrade.is_set():
                     self._fall_back_to_v311()
+                if self.dispatcher is not None:
+                    self.dispatcher.revive()
+                    self._watch_for_flood_end()
                 self._settle_acks()
                 self._hand_over()
             except Exception:  # the loop must outlive a bad moment (disk full, a paho error)
@@ -328,3 +426,10 @@ class MqttLink:
         self._client = self._make_events_client()
         self._commands_client = self._make_commands_client() if self.dispatcher is not None else None
         self._connect()
+
+
+def _connected_again(client: paho.Client) -> None:
+    """A connection accepted by the broker: the next outage starts the backoff from the first step."""
+    backoff = client.user_data_get()
+    if isinstance(backoff, Backoff):
+        backoff.reset()

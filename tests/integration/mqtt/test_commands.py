@@ -3,6 +3,7 @@ reach the daemon; every refusal is answered with its reason and the request's co
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -20,6 +21,7 @@ from edged.events.schema_files import load_schema
 from edged.events.stream import EventStream
 from edged.mqtt.client import MqttLink
 from edged.mqtt.command_models import EnrollArgs, EraseArgs, ModeArgs, OpenArgs, PingArgs, ReloadArgs
+from edged.mqtt.dispatch import REFUSAL_REPLIES_BURST, REFUSAL_REPLIES_PER_S
 from edged.mqtt.signing import generate_private_key_pem, load_private_key, public_key_b64, sign_command
 from tests.integration.conftest import MosquittoBroker
 from tests.integration.mqtt.clients import Collector, gate_config
@@ -34,6 +36,7 @@ class RecordingHandler:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.lock = threading.Lock()
+        self.end_thread_on_ping = False  # fault injection: a handler that ends its thread
 
     def _record(self, name: str, args: Any) -> dict[str, Any]:
         with self.lock:
@@ -56,6 +59,9 @@ class RecordingHandler:
         return self._record("reload", args)
 
     def ping(self, args: PingArgs) -> dict[str, Any]:
+        if self.end_thread_on_ping:
+            self.end_thread_on_ping = False
+            raise SystemExit("injected fault")
         return self._record("ping", args)
 
 
@@ -200,8 +206,109 @@ def test_a_flood_of_bad_commands_does_not_stop_event_delivery(
         flooder.close()
     assert seqs == sorted(seqs) and len(set(seqs)) == events
     counters = link.dispatcher.counters
-    # The bucket admits its burst plus rate x time; everything else is dropped unprocessed.
-    assert counters.refused <= 20 + 50 * (elapsed + 1)
-    assert counters.rate_limited + counters.queue_full > 0
+    # Refusals are answered within their own small budget; the rest are counted, never answered.
+    answered = counters.refused - counters.unanswered
+    assert answered <= REFUSAL_REPLIES_BURST + REFUSAL_REPLIES_PER_S * (elapsed + 1)
+    assert counters.unanswered + counters.queue_full > 0
     assert handler.calls == []
     print(f"{flood} bad commands, {events} events in {elapsed:.2f} s; counters {counters}")
+
+
+def _hostile(operator_key: Any) -> dict[str, bytes]:
+    now_ms = int(time.time() * 1000)
+
+    def signed(body_text: str) -> bytes:
+        sig = base64.b64encode(operator_key.sign(body_text.encode())).decode()
+        return json.dumps({"v": 1, "key_id": "alice", "sig": sig, "body": body_text}).encode()
+
+    body = f'{{"cmd":"open","device_id":"{DEVICE}","nonce":"{"a" * 32}","args":{{}},"ts_ms":'
+    return {
+        "deep-array": b"[" * 100_000 + b"]" * 100_000,
+        "huge-ts": signed(body + "1" + "0" * 400 + "}"),
+        "deep-args": signed(
+            body.replace('"args":{}', '"args":{"lane":' + "[" * 50_000 + "]" * 50_000 + "}")
+            + str(now_ms)
+            + "}"
+        ),
+        "surrogates": b'{"v": 1, "key_id": "alice", "sig": "AA==", "body": "\\udc80"}',
+        "not-utf8": b'{"v": 1, "key_id": "\xff", "sig": "AA==", "body": "{}"}',
+    }
+
+
+def test_no_message_stops_command_handling(
+    mosquitto_broker: MosquittoBroker, gate: Any, operator_key: Any
+) -> None:
+    """A 100,000-deep JSON array and a signed ts_ms of 10^400 once ended the command thread for good."""
+    link, handler, _stream = gate
+    operator = Collector(mosquitto_broker, "operator", [f"{BASE}/reply/#"], "operator-hostile")
+    try:
+        for name, payload in _hostile(operator_key).items():
+            _send(operator, "open", payload, name.encode())
+        for name in _hostile(operator_key):
+            assert _response(operator, name.encode())["reason"] == "schema", name
+        locked = sign_command(operator_key, "alice", "mode", DEVICE, {"mode": "locked"})
+        _send(operator, "mode", locked, b"locked")
+        assert _response(operator, b"locked")["ok"] is True
+    finally:
+        operator.close()
+    assert handler.calls == [("mode", ModeArgs(mode="locked"))]
+    assert link.dispatcher.counters.worker_restarts == 0  # survived, not restarted
+
+
+def test_signed_commands_are_answered_through_a_junk_flood(
+    mosquitto_broker: MosquittoBroker, gate: Any, operator_key: Any
+) -> None:
+    """Junk once spent the one token bucket and queue before any signature check: 0 of 6 answered."""
+    link, handler, _stream = gate
+    operator = Collector(mosquitto_broker, "operator", [f"{BASE}/reply/#"], "operator-flood")
+    flooder = Collector(mosquitto_broker, "operator", [], "junk-flooder")
+    junk = b'{"v": 1, "key_id": "alice", "sig": "AA==", "body": "{}"}'
+    stop = threading.Event()
+
+    def flood() -> None:
+        for _ in range(20_000):
+            if stop.is_set():
+                return
+            flooder.client.publish(f"{BASE}/cmd/mode", junk, qos=0)
+
+    thread = threading.Thread(target=flood)
+    try:
+        thread.start()
+        while sum(vars(link.dispatcher.counters).values()) < 200:  # the flood has reached the gate
+            time.sleep(0.01)
+        for i in range(6):
+            command = sign_command(operator_key, "alice", "mode", DEVICE, {"mode": "locked"})
+            _send(operator, "mode", command, f"m{i}".encode())
+            time.sleep(0.05)
+        answers = [_response(operator, f"m{i}".encode()) for i in range(6)]
+    finally:
+        stop.set()
+        thread.join()
+        operator.close()
+        flooder.close()
+    assert [a["ok"] for a in answers] == [True] * 6
+    assert len(handler.calls) == 6
+    counters = link.dispatcher.counters
+    assert counters.rate_limited == 0 and counters.refused > 200
+    print(f"flood counters {counters}")
+
+
+def test_a_dead_command_thread_is_restarted_and_reported(
+    mosquitto_broker: MosquittoBroker, gate: Any, operator_key: Any
+) -> None:
+    link, handler, _stream = gate
+    operator = Collector(mosquitto_broker, "operator", [f"{BASE}/reply/#", f"{BASE}/events/alarm"], "op-dead")
+    handler.end_thread_on_ping = True
+    try:
+        _send(operator, "ping", sign_command(operator_key, "alice", "ping", DEVICE, {}), b"dies")
+        assert _response(operator, b"dies")["reason"] == "internal_error"
+        _send(operator, "mode", sign_command(operator_key, "alice", "mode", DEVICE, {"mode": "locked"}), b"m")
+        assert _response(operator, b"m")["ok"] is True
+        assert operator.wait_for(lambda: bool(operator.json_on("/events/alarm")), 10)
+        alarm = operator.json_on("/events/alarm")[0]
+    finally:
+        operator.close()
+    assert alarm["alarm"] == "software_fault" and alarm["severity"] == "critical"
+    assert "mqtt-commands died (SystemExit: injected fault)" in alarm["detail"]
+    jsonschema.validate(alarm, load_schema("alarm"))
+    assert link.dispatcher.counters.worker_restarts == 1 and link.counters.command_worker_restarts == 1
