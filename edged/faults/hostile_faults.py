@@ -292,7 +292,7 @@ def _mqtt_enroll_bombs(folder: Path, bombs: dict[str, Path], identity: dict[str,
             alive = daemon.proc.poll() is None
             refused = all(
                 r.get("ok") is False
-                and r.get("reason") in ("failed", "invalid_args")
+                and r.get("reason") == "invalid_args"
                 and ("declares" in str(r.get("detail")) or r["file"] == "not base64")
                 for r in replies
             )
