@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cv2
+import numpy as np
 
 from edged.config.loader import ConfigError, validate_text
 from edged.config.schema import EdgedConfig
@@ -81,19 +82,29 @@ class ConsoleActions:
             raise ActionError("the camera frame could not be encoded")
         return buf.tobytes()
 
-    def check_picture(self, data: bytes, source: str) -> dict[str, Any]:
-        """The enrolment check of one picture (size, sharpness, pose, liveness), and whether the face is
-        someone already enrolled (a picture of the wrong person is refused before it is stored)."""
+    def check_picture(
+        self, data: bytes, source: str, kept: list[np.ndarray]
+    ) -> tuple[dict[str, Any], np.ndarray | None]:
+        """The enrolment check of one picture (size, sharpness, pose, liveness, as ``edged enroll``), and
+        two more at a gate where anyone may walk by: the face is nobody already enrolled, and it is the
+        same person as the pictures ``kept`` so far. Returns the feedback and the face's embedding."""
         check = self._enroller().check(data, source)
         result: dict[str, Any] = check.to_json()
         face = check.face
-        if face is not None and face.embedding is not None:
-            identity = self.daemon.wiring.identity if self.daemon.wiring else None
-            hit = identity.search(face.embedding) if identity is not None else None
-            if hit is not None and hit.similarity >= self.daemon.cfg.vision.match_threshold:
-                result["reasons"] = [*result["reasons"], f"already enrolled as {hit.person_id}"]
-                result["ok"] = False
-        return result
+        if face is None or face.embedding is None:
+            return result, None
+        threshold = self.daemon.cfg.vision.match_threshold
+        reasons = list(result["reasons"])
+        identity = self.daemon.wiring.identity if self.daemon.wiring else None
+        hit = identity.search(face.embedding) if identity is not None else None
+        if hit is not None and hit.similarity >= threshold:
+            reasons.append(f"already enrolled as {hit.person_id}")
+        if kept:
+            least = min(float(np.dot(face.embedding, k)) for k in kept)
+            if least < threshold:
+                reasons.append(f"not the person of the pictures kept (similarity {least:.2f})")
+        result["reasons"], result["ok"] = reasons, check.ok and not reasons
+        return result, np.asarray(face.embedding, np.float32)
 
     def enrol(self, person_id: str, name: str, pictures: list[bytes]) -> dict[str, Any]:
         from edged.identity.enrollment import EnrollmentError

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,8 +77,8 @@ class LiveFeed:
         self._tracks: list[TrackView] = []
         self._seq = 0
         self._stamp = 0.0
-        self._jpeg: tuple[int, bytes] | None = None
-        self._jpeg_at = 0.0
+        self._drawn: deque[tuple[int, bytes, list[TrackView], float]] = deque(maxlen=4)
+        self._drawn_at = 0.0
         self.rendered = 0
 
     def observe(self, image: np.ndarray, tracks: list[TrackView]) -> None:
@@ -93,36 +94,51 @@ class LiveFeed:
             return None if self._image is None else self._image.copy()
 
     def state(self) -> dict[str, Any]:
+        """The frame last drawn (drawn anew when due) and its tracks: what ``jpeg(seq)`` shows."""
+        drawn = self._render()
         with self._lock:
             h, w = self._image.shape[:2] if self._image is not None else (0, 0)
-            return {
-                "frame": self._seq,
-                "at": self._stamp,
-                "size": [w, h],
-                "region": list(self.region),
-                "thermal": self.thermal is not None and self.registration is not None,
-                "tracks": [t.to_json() for t in self._tracks],
-            }
+        seq, _, tracks, stamp = drawn if drawn is not None else (0, b"", [], 0.0)
+        return {
+            "frame": seq,
+            "at": stamp,
+            "size": [w, h],
+            "region": list(self.region),
+            "thermal": self.thermal is not None and self.registration is not None,
+            "tracks": [t.to_json() for t in tracks],
+        }
 
-    def jpeg(self) -> bytes | None:
-        """The latest frame with its overlay; rendered again at most every ``period_s``."""
+    def jpeg(self, seq: int | None = None) -> bytes | None:
+        """The drawn frame ``seq`` while it is still held, else the latest one (drawn anew when due)."""
+        with self._render_lock:
+            for held in self._drawn:
+                if held[0] == seq:
+                    return held[1]
+        drawn = self._render()
+        return None if drawn is None else drawn[1]
+
+    def _render(self) -> tuple[int, bytes, list[TrackView], float] | None:
+        """Draw the latest frame with its overlay, at most once every ``period_s``."""
         with self._render_lock:
             now = time.monotonic()
-            if self._jpeg is not None and now - self._jpeg_at < self.period_s:
-                return self._jpeg[1]
+            last = self._drawn[-1] if self._drawn else None
+            if last is not None and now - self._drawn_at < self.period_s:
+                return last
             with self._lock:
-                image, tracks, seq = self._image, list(self._tracks), self._seq
+                image, tracks, seq, stamp = self._image, list(self._tracks), self._seq, self._stamp
             if image is None:
                 return None
-            if self._jpeg is not None and self._jpeg[0] == seq:
-                return self._jpeg[1]
-            out = self._draw(image, tracks)
-            ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            if last is not None and last[0] == seq:
+                return last
+            ok, buf = cv2.imencode(
+                ".jpg", self._draw(image, tracks), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+            )
             if not ok:
-                return None
-            self._jpeg, self._jpeg_at = (seq, buf.tobytes()), now
+                return last
+            self._drawn.append((seq, buf.tobytes(), tracks, stamp))
+            self._drawn_at = now
             self.rendered += 1
-            return self._jpeg[1]
+            return self._drawn[-1]
 
     def _draw(self, image: np.ndarray, tracks: list[TrackView]) -> np.ndarray:
         out = image.copy()

@@ -10,6 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 COOKIE = "edged_console"
 
@@ -21,7 +22,8 @@ class Session:
     client: str
     created: float
     last_seen: float
-    pictures: list[bytes] = field(default_factory=list)  # gate-camera pictures taken for an enrolment
+    pictures: list[bytes] = field(default_factory=list)  # pictures kept for an enrolment
+    embeddings: list[Any] = field(default_factory=list)  # their faces' embeddings (one person only)
 
 
 class SessionStore:

@@ -217,13 +217,15 @@ class ConsoleWeb:
 
     # ---- live -------------------------------------------------------------------------------------
     async def live_jpeg(self, request: Request, session: Session) -> Response:
-        data = await run_in_threadpool(self.actions.feed.jpeg)
+        frame = request.query_params.get("frame", "")
+        seq = int(frame) if frame.isdigit() and len(frame) < 12 else None
+        data = await run_in_threadpool(self.actions.feed.jpeg, seq)
         if data is None:
             return _error(503, "no frame from the camera yet")
         return Response(data, media_type="image/jpeg", headers=HEADERS)
 
     async def live_state(self, request: Request, session: Session) -> Response:
-        return _json(self.actions.feed.state())
+        return _json(await run_in_threadpool(self.actions.feed.state))
 
     # ---- passages ---------------------------------------------------------------------------------
     async def passages(self, request: Request, session: Session) -> Response:
@@ -275,14 +277,18 @@ class ConsoleWeb:
                 raise Refused(400, "photo_b64 is not base64") from None
             label = "uploaded photo"
         label = f"{label} {len(session.pictures) + 1}"
-        result = await run_in_threadpool(self.actions.check_picture, photo, label)
-        if result["ok"]:
+        result, embedding = await run_in_threadpool(
+            self.actions.check_picture, photo, label, list(session.embeddings)
+        )
+        if result["ok"] and embedding is not None:
             session.pictures.append(photo)
+            session.embeddings.append(embedding)
         return _json({"picture": result, "pictures": len(session.pictures)})
 
     async def clear_pictures(self, request: Request, session: Session) -> Response:
         await read_json(request)
         session.pictures.clear()
+        session.embeddings.clear()
         return _json({"pictures": 0})
 
     async def enrol(self, request: Request, session: Session) -> Response:
@@ -295,6 +301,7 @@ class ConsoleWeb:
             await run_in_threadpool(self.actions.audit, "enrol", False, session.client, person_id, str(exc))
             raise
         session.pictures.clear()
+        session.embeddings.clear()
         await run_in_threadpool(
             self.actions.audit, "enrol", True, session.client, person_id, f"{result['templates']} templates"
         )

@@ -102,7 +102,7 @@ function pictureFeedback(pic) {
   if (pic.sharpness !== undefined) q.push(`sharpness ${pic.sharpness.toFixed(0)}`);
   if (pic.yaw_deg !== undefined) q.push(`yaw ${pic.yaw_deg.toFixed(0)}°`);
   if (pic.liveness !== undefined) q.push(`liveness ${pic.liveness.toFixed(2)}`);
-  li.textContent = `${pic.photo}: ${pic.ok ? "kept" : "refused"} (${q.join(", ")})` +
+  li.textContent = `${pic.photo}: ${pic.ok ? "kept" : "refused"}` + (q.length ? ` (${q.join(", ")})` : "") +
     (pic.reasons.length ? ": " + pic.reasons.join(", ") : "");
   document.getElementById("picture-feedback").prepend(li);
 }
@@ -172,6 +172,22 @@ function people() {
     loadPeople();
   });
   loadPeople();
+  const img = document.getElementById("camera-image");
+  const line = document.getElementById("camera-face");
+  async function camera() {
+    try {
+      const s = await api("/api/live/state");
+      img.src = "/api/live.jpg?frame=" + s.frame;
+      const widths = s.tracks.map((t) => t.box[2] - t.box[0]);
+      const widest = widths.length ? Math.max(...widths) : 0;
+      const t = s.tracks[widths.indexOf(widest)];
+      line.dataset.width = widest.toFixed(0);
+      line.dataset.decision = t ? (t.decision || "") : "";
+      line.textContent = t ? `face ${widest.toFixed(0)} px wide` + (t.person_id ? ` (${t.person_id})` : "") : "no face in view";
+    } catch (e) { line.textContent = e.message; }
+    setTimeout(camera, 300);
+  }
+  camera();
 }
 
 // ---- Health --------------------------------------------------------------------------------------

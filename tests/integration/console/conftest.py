@@ -1,7 +1,8 @@
 """One daemon with the console on, shared by the console's integration and browser tests: the demo's
 generated clip (looping, at its frame rate), the demo's gallery with one person enrolled, the gate
 simulator, a private mosquitto, HTTPS with a throwaway CA, and a random password whose scrypt hash is
-read from a file as a credential would be. Every log record is kept to check that no secret leaks."""
+read from a file as a credential would be. The clip shows the demo's enrolled person twice a loop.
+Every log record is kept to check that no secret leaks."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
+import cv2
 import pytest
 import yaml
 
@@ -114,6 +116,21 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def _astronaut_twice(portrait: Path, video: Path) -> None:
+    """The demo's clip redrawn with its enrolled person walking up twice (frames 0-45, as in the demo,
+    and 70-115) and no one else: every pass is hers, so pictures the gate camera takes for an enrolment
+    are all of one person whoever the test catches."""
+    from edged.app_demo import Walker, head_sprite, render
+    from edged.config.schema import EdgedConfig
+    from edged.vision.pipeline import FacePipeline
+
+    image = cv2.imread(str(portrait))
+    assert image is not None, portrait
+    face = max(FacePipeline.from_config(EdgedConfig()).detect(image), key=lambda f: f.width)
+    sprite, face_w = head_sprite(image, face.box)
+    render([Walker(sprite, face_w, 0, 45), Walker(sprite, face_w, 70, 115)], 140, video)
+
+
 @pytest.fixture(scope="session")
 def console_unit(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iterator[ConsoleUnit]:
     need(Path(MOSQUITTO).exists(), f"mosquitto at {MOSQUITTO} (scripts/setup installs it)")
@@ -127,6 +144,7 @@ def console_unit(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> 
 
     work = tmp_path_factory.mktemp("console")
     setup = build_demo(work, samples, say=lambda _t: None)
+    _astronaut_twice(samples[0], setup.video)
     password = secrets.token_urlsafe(18)
     stored = hash_password(password)
     (work / "console-password").write_text(stored + "\n")
