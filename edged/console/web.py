@@ -22,6 +22,7 @@ from starlette.routing import Route
 from edged.config.loader import ConfigError
 from edged.console.actions import MAX_PICTURES, ActionError, ConsoleActions
 from edged.console.passwords import verify_password
+from edged.console.photos import PhotoError, check_upload
 from edged.console.sessions import COOKIE, LoginLimiter, Session, SessionStore, csrf_ok
 
 log = logging.getLogger(__name__)
@@ -275,6 +276,10 @@ class ConsoleWeb:
                 photo = base64.b64decode(raw, validate=True)
             except (binascii.Error, ValueError):
                 raise Refused(400, "photo_b64 is not base64") from None
+            try:
+                check_upload(photo)
+            except PhotoError as exc:
+                raise Refused(400, f"photo refused: {exc}") from None
             label = "uploaded photo"
         label = f"{label} {len(session.pictures) + 1}"
         result, embedding = await run_in_threadpool(
