@@ -68,7 +68,8 @@ function passageRow(p) {
   tr.dataset.person = p.person_id || "";
   tr.dataset.decision = p.decision || "";
   cell(tr, clock(p.at)); cell(tr, p.kind.replace("passage.", "")); cell(tr, p.person_id || "stranger");
-  cell(tr, p.decision); cell(tr, (p.reasons || []).join(", ") || "all checks passed");
+  const why = {"passage.passed": "walked through", "passage.timeout": "did not pass in time"}[p.kind];
+  cell(tr, p.decision); cell(tr, why || (p.reasons || []).join(", ") || "all checks passed");
   cell(tr, fixed(p.similarity, 2)); cell(tr, fixed(p.liveness, 2)); cell(tr, p.mask_state);
   cell(tr, fixed(p.temperature_c, 1)); cell(tr, typeof p.latency_ms === "number" ? p.latency_ms.toFixed(0) + " ms" : "");
   cell(tr, p.gate);

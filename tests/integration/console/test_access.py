@@ -100,7 +100,9 @@ class AuditListener:
         self.client.disconnect()
 
 
-def test_wrong_passwords_are_locked_out_and_every_login_is_audited(console_unit: ConsoleUnit) -> None:
+def test_wrong_passwords_are_locked_out_and_every_login_and_change_is_audited(
+    console_unit: ConsoleUnit,
+) -> None:
     listener = AuditListener(console_unit)
     try:
         c = console_unit.client()
@@ -109,11 +111,20 @@ def test_wrong_passwords_are_locked_out_and_every_login_is_audited(console_unit:
         assert c.cookie is None
         time.sleep(3.2)  # the fixture's lock-out is 3 s
         assert c.login() == 200
-        events = listener.wait_for(5)
+        text = console_unit.config_path.read_text()
+        status, body = c.post("/api/config/apply", {"text": text + "\nno_such_key: 1\n"})
+        assert status == 422 and any("no_such_key" in e for e in body["errors"])
+        assert console_unit.config_path.read_text() == text
+        events = listener.wait_for(6)
     finally:
         listener.close()
     got = [(e["action"], e["ok"]) for e in events]
-    assert got[:5] == [("login", False)] * 3 + [("login_refused", False), ("login", True)]
+    assert got[:6] == [("login", False)] * 3 + [
+        ("login_refused", False),
+        ("login", True),
+        ("config_refused", False),
+    ]
+    assert "no_such_key" in events[5]["detail"]
     assert all(e["client"] == "127.0.0.1" and e["type"] == "audit" for e in events)
     text = json.dumps(events)
     assert console_unit.password not in text and "not the password" not in text
