@@ -176,7 +176,12 @@ class ConsoleActions:
             "cameras": cameras,
             "gate": gate,
             "broker": broker,
-            "engine": {"type": d.cfg.engine.type, "models_dir": str(d.cfg.models.dir or "default")},
+            "engine": {
+                "type": d.cfg.engine.type,
+                "providers": list(getattr(d.cfg.engine, "providers", [])),
+                "models_dir": str(d.cfg.models.dir or "default"),
+            },
+            "models": self._models(),
             "models_loaded": d.pipeline is not None,
             "frames": d.lane.frames if d.lane is not None else 0,
             "decision_latency_ms": decision,
@@ -185,6 +190,18 @@ class ConsoleActions:
             "live_frames_rendered": self.feed.rendered,
             "last_faults": self.journal.last_faults()[-10:],
         }
+
+    def _models(self) -> dict[str, str]:
+        """The pinned models (sha256 checked at load) and the optional heads, as loaded."""
+        from edged.models import PINNED
+
+        pipeline = self.daemon.pipeline
+        if pipeline is None:
+            return {}
+        out = {name: f"sha256 {digest[:12]}…" for name, digest in sorted(PINNED.items())}
+        out["mask classifier"] = "loaded" if pipeline.mask_classifier is not None else "off"
+        out["masked-face head"] = "loaded" if pipeline.masked_embedder is not None else "off"
+        return out
 
     # ---- config -----------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:

@@ -222,6 +222,7 @@ async function health() {
         ["dropped", c.dropped], ["reconnects", c.reconnects]]));
     }
     cards.push(card("Gate", Object.entries(h.gate)));
+    cards.push(card("Models", [["providers", h.engine.providers.join(", ")], ...Object.entries(h.models)]));
     cards.push(card("Broker", Object.entries(h.broker)));
     box.replaceChildren(...cards);
     const faults = document.getElementById("faults");

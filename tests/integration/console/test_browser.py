@@ -123,8 +123,10 @@ def test_a_passage_appears_live_when_the_enrolled_person_is_granted(
     ensure_logged_in(browser, console_unit)
     last = open_passages(browser, console_unit)
     wait_for_grant(browser, "demo-astronaut", last)
-    row = browser.find_element(By.CSS_SELECTOR, "#passages tr.passage.new")
-    assert "all checks passed" in row.text or "grant" in row.text
+    row = browser.find_element(
+        By.CSS_SELECTOR, '#passages tr.passage.new[data-person="demo-astronaut"][data-decision="grant"]'
+    )  # "new": it came by the event stream, after the page had loaded
+    assert "all checks passed" in row.text and "opened" in row.text
     assert not browser.find_elements(By.CSS_SELECTOR, "#passages img")  # no face images
     shot(browser, "passages")
 
@@ -246,4 +248,5 @@ def test_health_shows_camera_gate_and_broker(browser: Any, console_unit: Console
     wait(browser, 10, "the health cards", lambda d: "Camera rgb" in text_of(d, "health"))
     text = text_of(browser, "health")
     assert "online" in text and "connected\ntrue" in text and "outbox_depth" in text
+    assert "fr_detect.onnx" in text and "simulator" in text
     shot(browser, "health")
