@@ -89,6 +89,22 @@ class LiveFeed:
             self._seq += 1
             self._stamp = time.time()
 
+    def crop(self, track_id: int, margin: float = 0.2) -> np.ndarray | None:
+        """A copy of the face of ``track_id`` in the latest frame (None if it is not in it)."""
+        with self._lock:
+            image, tracks = self._image, self._tracks
+        track = next((t for t in tracks if t.track_id == track_id), None)
+        if image is None or track is None:
+            return None
+        x1, y1, x2, y2 = track.box
+        dx, dy = (x2 - x1) * margin, (y2 - y1) * margin
+        h, w = image.shape[:2]
+        left, top = max(0, int(x1 - dx)), max(0, int(y1 - dy))
+        right, bottom = min(w, int(x2 + dx)), min(h, int(y2 + dy))
+        if right <= left or bottom <= top:
+            return None
+        return image[top:bottom, left:right].copy()
+
     def latest_image(self) -> np.ndarray | None:
         with self._lock:
             return None if self._image is None else self._image.copy()

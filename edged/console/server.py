@@ -68,7 +68,9 @@ class ConsoleServer:
             thermal,
             daemon.cfg.thermal.registration,
         )
-        self.journal = Journal(cfg.passages_kept)
+        self.journal = Journal(
+            cfg.passages_kept, self.feed.crop if daemon.cfg.mqtt.snapshots.enabled else None
+        )
         self.web = ConsoleWeb(
             ConsoleActions(daemon, self.feed, self.journal),
             SessionStore(cfg.session_idle_s, cfg.session_max_s, cfg.max_sessions),

@@ -230,7 +230,7 @@ class ConsoleWeb:
 
     # ---- passages ---------------------------------------------------------------------------------
     async def passages(self, request: Request, session: Session) -> Response:
-        return _json({"passages": self.actions.journal.passages_after(0)})
+        return _json({"passages": await run_in_threadpool(self.actions.journal.passages_after, 0)})
 
     async def passage_stream(self, request: Request, session: Session) -> Response:
         after = request.query_params.get("after", "0")
@@ -241,7 +241,7 @@ class ConsoleWeb:
             nonlocal last
             quiet = 0.0
             while not self.closing and self.sessions.alive(token):
-                for p in self.actions.journal.passages_after(last):
+                for p in await run_in_threadpool(self.actions.journal.passages_after, last):
                     last = p["seq"]
                     yield f"id: {last}\ndata: {json.dumps(p, default=str)}\n\n"
                     quiet = 0.0

@@ -67,7 +67,13 @@ function passageRow(p) {
   tr.dataset.seq = String(p.seq);
   tr.dataset.person = p.person_id || "";
   tr.dataset.decision = p.decision || "";
-  cell(tr, clock(p.at)); cell(tr, p.kind.replace("passage.", "")); cell(tr, p.person_id || "stranger");
+  const when = cell(tr, clock(p.at));
+  if (p.face_jpeg_b64) {
+    const img = document.createElement("img");
+    img.className = "face"; img.alt = "face"; img.src = "data:image/jpeg;base64," + p.face_jpeg_b64;
+    when.appendChild(img);
+  }
+  cell(tr, p.kind.replace("passage.", "")); cell(tr, p.person_id || "stranger");
   const why = {"passage.passed": "walked through", "passage.timeout": "did not pass in time"}[p.kind];
   cell(tr, p.decision); cell(tr, why || (p.reasons || []).join(", ") || "all checks passed");
   cell(tr, fixed(p.similarity, 2)); cell(tr, fixed(p.liveness, 2)); cell(tr, p.mask_state);
