@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from edged.config.loader import ConfigError, validate_text
 from edged.config.schema import EdgedConfig
 from edged.console.passwords import PasswordHashError, check_hash_format, hash_password, verify_password
-from edged.console.server import start_console
+from edged.console.server import ConsoleError, start_console
 
 
 class FakeDaemon:
@@ -51,3 +51,31 @@ def test_scrypt_hash_round_trip_and_format(tmp_path: Path) -> None:
     with pytest.raises(PasswordHashError) as err:
         check_hash_format("plain-text-password")
     assert "plain-text-password" not in str(err.value)
+
+
+def enabled(tmp_path: Path, hash_text: str, cert: bool = True) -> EdgedConfig:
+    (tmp_path / "hash").write_text(hash_text)
+    (tmp_path / "key.pem").write_text("key")
+    if cert:
+        (tmp_path / "cert.pem").write_text("cert")
+    return EdgedConfig.model_validate(
+        {
+            "console": {
+                "enabled": True,
+                "tls_cert": str(tmp_path / "cert.pem"),
+                "tls_key": {"file": str(tmp_path / "key.pem")},
+                "password_hash": {"file": str(tmp_path / "hash")},
+            }
+        }
+    )
+
+
+def test_a_plain_password_where_the_hash_belongs_stops_the_start_without_echoing_it(tmp_path: Path) -> None:
+    with pytest.raises(ConsoleError) as err:
+        start_console(FakeDaemon(enabled(tmp_path, "hunter2-plain-password\n")))  # type: ignore[arg-type]
+    assert "hash-password" in str(err.value) and "hunter2" not in str(err.value)
+
+
+def test_a_missing_certificate_stops_the_start_with_its_path(tmp_path: Path) -> None:
+    with pytest.raises(ConsoleError, match="tls_cert: cannot read"):
+        start_console(FakeDaemon(enabled(tmp_path, hash_password("x" * 12, n_log2=10), cert=False)))  # type: ignore[arg-type]
