@@ -83,6 +83,7 @@ class Daemon:
         self.pipeline: FacePipeline | None = None
         self.capture: CaptureSupervisor | None = None
         self.lane: LaneController | None = None
+        self.console: Any = None  # edged.console.server.ConsoleServer when console.enabled
         self._camera_online = False
         self.reloads = 0
         self.rejected_reloads = 0
@@ -134,6 +135,7 @@ class Daemon:
         self._vision_thread = threading.Thread(target=self._vision_loop, name="vision", daemon=True)
         self._vision_thread.start()
         self.capture.start()
+        self._start_console()
         interval = watchdog_interval_s()
         if interval is not None:
             self._watchdog = WatchdogFeeder(self.notifier, self.heartbeats, interval)
@@ -143,6 +145,14 @@ class Daemon:
             "daemon.started", {"mode": cfg.policy.mode, "startup_s": round(time.monotonic() - t0, 2)}
         )
         log.info("edged ready in %.1f s (lane %s, mode %s)", time.monotonic() - t0, cfg.lane, cfg.policy.mode)
+
+    def _start_console(self) -> None:
+        from edged.console.server import ConsoleError, start_console
+
+        try:
+            self.console = start_console(self)
+        except ConsoleError as exc:
+            raise StartupError(str(exc)) from exc
 
     # ---- the vision thread ----------------------------------------------------------------------
     def _vision_loop(self) -> None:
@@ -349,6 +359,8 @@ class Daemon:
         self._stop.set()
         if self._reload_check is not None:
             self._reload_check.cancel()
+        if self.console is not None:
+            self.console.stop()
         if self.capture is not None:
             self.capture.stop()
         if self._vision_thread is not None:

@@ -9,6 +9,7 @@ from typing import Any, Literal, get_args
 from edged.events.outbox import Outbox
 from edged.events.payloads import (
     AlarmBody,
+    AuditBody,
     Body,
     DenyReason,
     Identity,
@@ -89,6 +90,8 @@ class OutboxSink:
             self.mode = str(p.get("mode", self.mode))
             self.components["config"] = "reloaded"
             return self._status()
+        if kind == "console.audit":
+            return AuditBody.model_validate({k: v for k, v in p.items() if k != "lane"})
         if kind == "daemon.status":
             return self._periodic(p)
         if kind in ("daemon.started", "daemon.stopping"):

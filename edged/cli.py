@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "edged.peers.commands",
     "edged.vision.engine_commands",
     "edged.faults.commands",
+    "edged.console.commands",
 )
 
 

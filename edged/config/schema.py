@@ -10,6 +10,7 @@ from pydantic import Field
 from edged.capture.config import CamerasConfig
 from edged.config.base import StrictModel
 from edged.config.loader import load_model
+from edged.console.config import ConsoleConfig
 from edged.decide.config import PolicyConfig
 from edged.events.config import MqttConfig
 from edged.gate.config import GateConfig, SimulatorGateConfig
@@ -31,6 +32,7 @@ class EdgedConfig(StrictModel):
     gate: GateConfig = Field(default_factory=SimulatorGateConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
 
 def load_config(path: str | Path | None) -> EdgedConfig:

@@ -95,6 +95,8 @@ class LaneController:
         self.repeats = 0  # grants not repeated for a person granted moments ago (a track that split)
         self._granted_at: dict[str, float] = {}
         self._gate_events: queue.SimpleQueue[GateEvent] = queue.SimpleQueue()
+        # called on this thread after each frame with the tracks seen in it (the console's live view)
+        self.on_frame: Callable[[Frame, list[Track]], None] | None = None
         gate.add_listener(self._gate_events.put)
 
     # ---- configuration --------------------------------------------------------------------------
@@ -117,6 +119,8 @@ class LaneController:
             self._advance(track, frame, w, h)
         for track in ended:
             self._ended(track)
+        if self.on_frame is not None:
+            self.on_frame(frame, seen)
         self.tick()
         self.frames += 1
         self.latency.add("frame", (self.clock() - start) * 1000.0)

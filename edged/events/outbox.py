@@ -14,7 +14,7 @@ from typing import Literal
 from edged.events.config import OutboxConfig
 
 # Lower goes first when the outbox is full: status and snapshots, then gallery receipts, passages and alarms.
-PRIORITY = {"status": 0, "snapshot": 0, "gallery": 1, "passage": 2, "alarm": 2}
+PRIORITY = {"status": 0, "snapshot": 0, "gallery": 1, "audit": 1, "passage": 2, "alarm": 2}
 
 AGE_CHECK_INTERVAL_S = 1.0
 _COLUMNS = "seq, id, type, priority, topic, payload, created, expiry_s, expires"

@@ -16,7 +16,7 @@ from edged.events.ids import ID_PATTERN
 SCHEMA_VERSION: Final = 3  # the "v" of every payload (2: passage match_path and threshold; 3: deny
 # reason gate_outcome_unknown)
 
-EventType = Literal["passage", "alarm", "status", "gallery", "snapshot"]
+EventType = Literal["passage", "alarm", "status", "gallery", "snapshot", "audit"]
 
 DenyReason = Literal[
     "unknown",
@@ -146,6 +146,16 @@ class SnapshotBody(Payload):
     expires_at: datetime
 
 
+class AuditBody(Payload):
+    """What an operator did on the web console (edged.console): every login attempt and every change."""
+
+    action: Literal["login", "login_refused", "logout", "enrol", "erase", "config_applied", "config_refused"]
+    ok: bool
+    client: str = Field(max_length=64, description="the browser's address")
+    target: str | None = Field(default=None, max_length=128, description="person id or config file")
+    detail: str = Field(default="", max_length=500)
+
+
 class PassageEvent(PassageBody, Envelope):
     type: Literal["passage"] = "passage"
 
@@ -166,7 +176,11 @@ class SnapshotEvent(SnapshotBody, Envelope):
     type: Literal["snapshot"] = "snapshot"
 
 
-Body = PassageBody | AlarmBody | StatusBody | GalleryBody | SnapshotBody
+class AuditEvent(AuditBody, Envelope):
+    type: Literal["audit"] = "audit"
+
+
+Body = PassageBody | AlarmBody | StatusBody | GalleryBody | SnapshotBody | AuditBody
 
 EVENT_MODELS: dict[str, type[Envelope]] = {
     "passage": PassageEvent,
@@ -174,6 +188,7 @@ EVENT_MODELS: dict[str, type[Envelope]] = {
     "status": StatusEvent,
     "gallery": GalleryEvent,
     "snapshot": SnapshotEvent,
+    "audit": AuditEvent,
 }
 
 BODY_TYPES: dict[type[Payload], str] = {
@@ -182,6 +197,7 @@ BODY_TYPES: dict[type[Payload], str] = {
     StatusBody: "status",
     GalleryBody: "gallery",
     SnapshotBody: "snapshot",
+    AuditBody: "audit",
 }
 
 
