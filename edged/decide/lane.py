@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from edged.capture.source import Frame
+from edged.decide.fusion import TrackIdentity
 from edged.decide.passage import Action, PassageMachine
 from edged.decide.policy import Evidence, Match, PolicyEngine, Verdict
 from edged.decide.ports import EventSink, IdentityHit, IdentitySearch, ThermalProbe
@@ -39,6 +40,7 @@ class Case:
     verdict: Verdict | None = None
     hit: IdentityHit | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    fused: dict[bool, TrackIdentity] = field(default_factory=dict)  # by path: masked-face head or not
 
 
 @dataclass
@@ -52,6 +54,9 @@ class PassageRecord:
     similarity: float | None
     masked_match: bool  # the match came from the masked-face head and was judged by the masked threshold
     match_threshold: float | None  # the similarity the match had to reach on its path
+    runner_up: float | None  # similarity of the best other person
+    frames: int | None  # embeddings of the track fused into the similarity
+    operating_point: dict[str, Any] | None  # OperatingPoint.to_json() the face was judged at
     mask_state: str | None  # the classifier's "mask" | "no_mask" | "incorrect"; None = not classified
     mask_score: float | None
     liveness: float | None
@@ -178,11 +183,9 @@ class LaneController:
             if temp is not None:
                 ev.temperatures_c.append(temp)
         if policy.needs_screening or policy.needs_identity:
-            cand = (
-                track.next_candidate(MIN_QUALITY_GAIN)
-                if ev.attempts < policy.cfg.timing.max_attempts
-                else None
-            )
+            cand = track.next_candidate(MIN_QUALITY_GAIN) if ev.attempts < policy.max_attempts else None
+            if cand is None and policy.needs_identity and ev.attempts < policy.fusion_frames:
+                cand = self._corroborating(track)
             if cand is not None:
                 self._examine(track, cand, case)
         ev.out_of_time = frame.timestamp - case.usable_at >= policy.cfg.timing.decide_within_s
@@ -201,27 +204,62 @@ class LaneController:
                 ev.mask_state, ev.mask_score = m.state, m.score
         if policy.needs_identity:
             self.pipeline.embed(faces)
-            if policy.cfg.liveness.required:
+            live = ev.liveness is not None and ev.liveness >= policy.liveness_threshold
+            if policy.cfg.liveness.required and not live:  # the best reading counts: once live, enough
                 self.pipeline.check_liveness(obs.frame, faces)
                 if obs.face.liveness is not None:
                     ev.liveness = max(ev.liveness or 0.0, obs.face.liveness)
             self.latency.add_all(dict(self.pipeline.times.ms))
             if obs.face.embedding is not None and self.identity is not None:
-                t0 = time.perf_counter()
-                hit = self.identity.search(obs.face.embedding)
-                self.latency.add("search", (time.perf_counter() - t0) * 1000.0)
-                if hit is not None:
-                    match = Match(
-                        hit.person_id, hit.similarity, hit.name, obs.face.embedded_by == "masked_head"
-                    )
-                    if ev.match is None or policy.margin(match) > policy.margin(ev.match):
-                        ev.match = match
-                        ev.rights = hit.rights
-                        case.hit = hit
+                self._identify(case, obs.face.embedding, obs.face.embedded_by == "masked_head")
         else:
             self.latency.add_all(dict(self.pipeline.times.ms))
         track.mark_used(obs)
         ev.attempts = track.attempts
+
+    @staticmethod
+    def _corroborating(track: Track) -> Observation | None:
+        """The newest usable frame, not yet embedded: a grant needs several frames that agree, and a
+        person standing still never gives a frame better than the ones already used."""
+        obs = track.latest
+        if obs is None or obs.used or not (obs.face.quality is None or obs.face.quality.ok):
+            return None
+        return obs
+
+    def _search(self, embedding: Any) -> IdentityHit | None:
+        assert self.identity is not None
+        t0 = time.perf_counter()
+        hit = self.identity.search(embedding)
+        self.latency.add("search", (time.perf_counter() - t0) * 1000.0)
+        return hit
+
+    def _identify(self, case: Case, embedding: Any, masked: bool) -> None:
+        """Search one embedding, fuse it with the track's others on the same path, and keep the match the
+        evidence supports: with ``fusion.frames`` 1 the best single frame, else the fused embedding's."""
+        policy, ev = self.policy, case.evidence
+        hit = self._search(embedding)
+        if hit is None:
+            return
+        track_identity = case.fused.setdefault(masked, TrackIdentity())
+        track_identity.add(embedding, hit.person_id)
+        if policy.fusion_frames > 1 and track_identity.frames > 1:
+            fused = self._search(track_identity.mean())
+            if fused is None:
+                return
+            hit = fused
+        agreeing = track_identity.agreeing(hit.person_id) if policy.fusion_frames > 1 else 1
+        frames = track_identity.frames if policy.fusion_frames > 1 else 1
+        match = Match(hit.person_id, hit.similarity, hit.name, masked, hit.runner_up, frames, agreeing)
+        current = ev.match
+        if policy.fusion_frames > 1 and current is not None and current.masked != masked:
+            # two paths (the mask state changed within the track): the one with more frames counts
+            better = (frames, policy.margin(match)) > (current.frames, policy.margin(current))
+        else:
+            better = (
+                current is None or policy.fusion_frames > 1 or policy.margin(match) > policy.margin(current)
+            )
+        if better:
+            ev.match, ev.rights, case.hit = match, hit.rights, hit
 
     def _decide(self, track: Track, case: Case) -> None:
         t0 = time.perf_counter()
@@ -257,6 +295,7 @@ class LaneController:
 
     def _act(self, track_id: int, case: Case, verdict: Verdict) -> None:
         ev = case.evidence
+        point = verdict.point
         now = self.clock()
         if self._repeat(verdict, now):
             self.repeats += 1
@@ -298,7 +337,10 @@ class LaneController:
             alarms=list(verdict.alarms),
             similarity=ev.match.similarity if ev.match is not None else None,
             masked_match=ev.match is not None and ev.match.masked,
-            match_threshold=self.policy.threshold_for(ev.match.masked) if ev.match is not None else None,
+            match_threshold=point.threshold if ev.match is not None and point is not None else None,
+            runner_up=ev.match.runner_up if ev.match is not None else None,
+            frames=ev.match.frames if ev.match is not None else None,
+            operating_point=point.to_json() if point is not None else None,
             mask_state=ev.mask_state,
             mask_score=ev.mask_score if ev.mask_state is not None else None,
             liveness=ev.liveness,

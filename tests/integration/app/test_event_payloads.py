@@ -103,4 +103,4 @@ def test_passage_says_which_path_matched_against_which_threshold_and_the_mask(tm
     assert m["mask"] == {"state": "correct", "score": 0.97}
     assert (p["match_path"], p["threshold"]) == ("plain", 0.36) and p["mask"]["state"] == "none"
     assert u["match_path"] is None and u["threshold"] is None and u["mask"] is None
-    assert all(b["v"] == 2 for b in bodies)
+    assert all(b["v"] == 3 for b in bodies)
