@@ -1,7 +1,9 @@
-"""The identity evidence of one track on one embedding path: every embedding taken so far, and which
-person each one found first. Their normalised mean is what gets searched (one sharp frame of a stranger
-who happens to resemble somebody is averaged with the others), and the policy asks how many frames
-found that same person on their own."""
+"""The identity evidence of one track on one embedding path: the embeddings taken so far, and which
+person each one found first. The normalised mean of the newest ``k`` is what gets searched (one frame of
+a stranger who happens to resemble somebody is averaged with the next), and the policy asks how many
+of those ``k`` found that same person on their own. The newest, because the lane embeds a track's
+frames as they get better (the person walks closer): the window holds the best frame and the frames
+taken right after it to corroborate it, not the blurred far-away ones of the start."""
 
 from __future__ import annotations
 
@@ -25,11 +27,11 @@ class TrackIdentity:
         self.vectors.append(v / norm)
         self.firsts.append(first)
 
-    def mean(self) -> np.ndarray:
-        """The fused embedding: mean of the normalised embeddings, normalised again."""
-        m = np.mean(np.stack(self.vectors), axis=0)
+    def mean(self, k: int) -> np.ndarray:
+        """The fused embedding: mean of the newest ``k`` normalised embeddings, normalised again."""
+        m = np.mean(np.stack(self.vectors[-k:]), axis=0)
         return (m / max(float(np.linalg.norm(m)), 1e-12)).astype(np.float32)
 
-    def agreeing(self, person_id: str) -> int:
-        """How many of the embeddings found ``person_id`` first on their own."""
-        return sum(1 for p in self.firsts if p == person_id)
+    def agreeing(self, person_id: str, k: int) -> int:
+        """How many of the newest ``k`` embeddings found ``person_id`` first on their own."""
+        return sum(1 for p in self.firsts[-k:] if p == person_id)

@@ -41,6 +41,7 @@ class Case:
     hit: IdentityHit | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     fused: dict[bool, TrackIdentity] = field(default_factory=dict)  # by path: masked-face head or not
+    corroborate: int = 0  # frames still to embed right after the last better one (fusion.frames - 1)
 
 
 @dataclass
@@ -184,8 +185,12 @@ class LaneController:
                 ev.temperatures_c.append(temp)
         if policy.needs_screening or policy.needs_identity:
             cand = track.next_candidate(MIN_QUALITY_GAIN) if ev.attempts < policy.max_attempts else None
-            if cand is None and policy.needs_identity and ev.attempts < policy.fusion_frames:
+            if cand is not None:
+                case.corroborate = policy.fusion_frames - 1 if policy.needs_identity else 0
+            elif case.corroborate > 0 and ev.attempts < policy.max_attempts:
                 cand = self._corroborating(track)
+                if cand is not None:
+                    case.corroborate -= 1
             if cand is not None:
                 self._examine(track, cand, case)
         ev.out_of_time = frame.timestamp - case.usable_at >= policy.cfg.timing.decide_within_s
@@ -219,8 +224,8 @@ class LaneController:
 
     @staticmethod
     def _corroborating(track: Track) -> Observation | None:
-        """The newest usable frame, not yet embedded: a grant needs several frames that agree, and a
-        person standing still never gives a frame better than the ones already used."""
+        """The newest usable frame, not yet embedded, to corroborate the better frame just embedded: a
+        grant needs several frames that agree, and they need not be better than the first."""
         obs = track.latest
         if obs is None or obs.used or not (obs.face.quality is None or obs.face.quality.ok):
             return None
@@ -242,13 +247,14 @@ class LaneController:
             return
         track_identity = case.fused.setdefault(masked, TrackIdentity())
         track_identity.add(embedding, hit.person_id)
-        if policy.fusion_frames > 1 and track_identity.frames > 1:
-            fused = self._search(track_identity.mean())
+        k = policy.fusion_frames
+        if k > 1 and track_identity.frames > 1:
+            fused = self._search(track_identity.mean(k))
             if fused is None:
                 return
             hit = fused
-        agreeing = track_identity.agreeing(hit.person_id) if policy.fusion_frames > 1 else 1
-        frames = track_identity.frames if policy.fusion_frames > 1 else 1
+        agreeing = track_identity.agreeing(hit.person_id, k) if k > 1 else 1
+        frames = min(track_identity.frames, k)
         match = Match(hit.person_id, hit.similarity, hit.name, masked, hit.runner_up, frames, agreeing)
         current = ev.match
         if policy.fusion_frames > 1 and current is not None and current.masked != masked:

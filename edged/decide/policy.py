@@ -78,8 +78,8 @@ class PolicyEngine:
         self.cfg = cfg
         self.points = points or OperatingPoints.from_config(cfg, vision)
         self.fusion_frames = vision.fusion.frames
-        # a track gets at least as many identity attempts as a grant needs agreeing frames
-        self.max_attempts = max(cfg.timing.max_attempts, self.fusion_frames)
+        # each attempt on a better frame is corroborated by fusion.frames - 1 frames right after it
+        self.max_attempts = cfg.timing.max_attempts * self.fusion_frames
         self.liveness_threshold = (
             cfg.liveness.threshold if cfg.liveness.threshold is not None else vision.liveness_threshold
         )

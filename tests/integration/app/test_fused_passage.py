@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ TAIL = ImpostorTail(
     np.array([0.36, 0.45, 0.50, 0.55]), np.array([5.4e-4, 2.8e-5, 5.5e-6, 1.9e-6]), 17_048_321
 )
 TARGET_FPIR = 1e-4
+WAIT_S = 20.0  # for delivery to the subscriber; never asserts how fast
 OTHER = Path("lfw/lfw-deepfunneled/Aaron_Peirsol/Aaron_Peirsol_0001.jpg")  # a second enrolled person
 
 
@@ -47,6 +49,15 @@ class Subscriber:
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         with self.lock:
             self.bodies.append(json.loads(msg.payload))
+
+    def wait_for_passages(self, granted: int, timeout: float) -> None:
+        """Until ``granted`` granted passages arrived (the outbox acknowledged them; delivery follows)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self.lock:
+                if sum(1 for b in self.bodies if b.get("decision") == "granted") >= granted:
+                    return
+            time.sleep(0.05)
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -90,7 +101,10 @@ def test_front_person_granted_at_a_stated_operating_point(
     with LocalBroker() as broker:
         sub = Subscriber(broker)
         try:
-            report = run_e2e(local_peers(cfg, broker, tmp_path / "bench"), video, config_path=cfg_path)
+            report = run_e2e(
+                local_peers(cfg, broker, tmp_path), video, config_path=cfg_path, with_peers=False
+            )
+            sub.wait_for_passages(report["events"].get("passage.granted", 0), WAIT_S)
         finally:
             sub.close()
     granted = [p for p in report["passages"] if p["decision"] == "grant"]

@@ -66,14 +66,17 @@ def test_a_single_lucky_frame_is_not_enough() -> None:
     assert e.decide(ev(lucky, attempts=1)).decision == "pending"
     v = e.decide(ev(lucky, attempts=1, out_of_time=True))
     assert v.decision == "deny" and v.reasons == ("unconfirmed_match",)
-    split = Match("alice", 0.5, frames=3, agreeing=1)  # the fused embedding finds alice, one frame did
-    v = e.decide(ev(split, attempts=3))
+    split = Match("alice", 0.5, frames=2, agreeing=1)  # the fused embedding finds alice, one frame did
+    assert e.decide(ev(split, attempts=5)).decision == "pending"  # 3 attempts x 2 frames: one more
+    v = e.decide(ev(split, attempts=6))
     assert v.decision == "deny" and v.reasons == ("unconfirmed_match",)
     agreed = Match("alice", 0.5, frames=2, agreeing=2)
     assert e.decide(ev(agreed, attempts=2)).decision == "grant"
 
 
 def test_fusion_frames_raise_the_attempts_a_track_gets() -> None:
+    """Each attempt on a better frame is corroborated by the frames after it: a track may take
+    max_attempts x fusion.frames embeddings."""
     e = engine(vision(fusion={"frames": 3}), timing={"max_attempts": 1})
     assert e.max_attempts == 3
     assert e.decide(ev(Match("alice", 0.9, frames=2, agreeing=2), attempts=2)).decision == "pending"
@@ -165,8 +168,9 @@ def test_track_identity_fuses_and_counts_agreement() -> None:
     t = TrackIdentity()
     for i, first in enumerate(["alice", "bob", "alice"]):
         t.add(face + 0.5 * rng.standard_normal(512).astype(np.float32) * (i + 1), first)
-    assert t.frames == 3 and t.agreeing("alice") == 2 and t.agreeing("carol") == 0
-    fused = t.mean()
+    assert t.frames == 3 and t.agreeing("alice", 3) == 2 and t.agreeing("carol", 3) == 0
+    assert t.agreeing("bob", 2) == 1 and t.agreeing("alice", 1) == 1  # the newest k only
+    fused = t.mean(3)
     assert abs(float(np.linalg.norm(fused)) - 1.0) < 1e-5
     cos = float(fused @ face / np.linalg.norm(face))
     assert cos > max(
