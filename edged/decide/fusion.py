@@ -27,6 +27,11 @@ class TrackIdentity:
         self.vectors.append(v / norm)
         self.firsts.append(first)
 
+    def adopt(self, other: TrackIdentity, k: int) -> None:
+        """Take the newest ``k`` embeddings of ``other`` (a track that split) as older than this one's."""
+        self.vectors = other.vectors[-k:] + self.vectors
+        self.firsts = other.firsts[-k:] + self.firsts
+
     def mean(self, k: int) -> np.ndarray:
         """The fused embedding: mean of the newest ``k`` normalised embeddings, normalised again."""
         m = np.mean(np.stack(self.vectors[-k:]), axis=0)

@@ -99,7 +99,9 @@ class LaneController:
         self.passages: list[PassageRecord] = []
         self.frames = 0
         self.repeats = 0  # grants not repeated for a person granted moments ago (a track that split)
+        self.splits = 0  # tracks whose identity evidence a successor took over
         self._granted_at: dict[str, float] = {}
+        self._seen: tuple[set[int], float] = (set(), 0.0)  # tracks in the current frame, its time
         self._gate_events: queue.SimpleQueue[GateEvent] = queue.SimpleQueue()
         gate.add_listener(self._gate_events.put)
 
@@ -118,6 +120,7 @@ class LaneController:
         faces = self.pipeline.detect(frame.image)
         self.latency.add_all(dict(self.pipeline.times.ms))
         seen, ended = self.tracker.update(faces, frame.image, frame.timestamp, frame.index)
+        self._seen = ({t.id for t in seen}, frame.timestamp)
         h, w = frame.image.shape[:2]
         for track in seen:
             self._advance(track, frame, w, h)
@@ -246,8 +249,10 @@ class LaneController:
         if hit is None:
             return
         track_identity = case.fused.setdefault(masked, TrackIdentity())
-        track_identity.add(embedding, hit.person_id)
         k = policy.fusion_frames
+        if k > 1 and track_identity.frames == 0:
+            self._continue_split(case, track_identity, masked, hit.person_id)
+        track_identity.add(embedding, hit.person_id)
         if k > 1 and track_identity.frames > 1:
             fused = self._search(track_identity.mean(k))
             if fused is None:
@@ -266,6 +271,37 @@ class LaneController:
             )
         if better:
             ev.match, ev.rights, case.hit = match, hit.rights, hit
+
+    def _continue_split(self, case: Case, into: TrackIdentity, masked: bool, person_id: str) -> None:
+        """A lane that falls behind (frames dropped while it embeds) loses a walking person between two
+        processed frames, and the tracker starts a new track: the new track takes over the evidence of
+        an undecided one that is out of sight now, was seen within ``decide_within_s`` and whose last
+        embedding found the same person first. The old track is then not decided on its own."""
+        seen, now = self._seen
+        window = self.policy.cfg.timing.decide_within_s
+        donors = [
+            (t.last_seen, tid, c)
+            for tid, c in self.cases.items()
+            if c is not case
+            and c.verdict is None
+            and tid not in seen
+            and (t := self.tracker.tracks.get(tid)) is not None
+            and now - t.last_seen <= window
+            and masked in c.fused
+            and c.fused[masked].firsts[-1:] == [person_id]
+        ]
+        if not donors:
+            return
+        _, donor_id, donor = max(donors, key=lambda d: d[0])
+        into.adopt(donor.fused[masked], self.policy.fusion_frames - 1)
+        if donor.usable_at is not None:  # the person has been deciding since then
+            case.usable_at = min(donor.usable_at, case.usable_at or donor.usable_at)
+        if donor.evidence.liveness is not None:
+            case.evidence.liveness = max(case.evidence.liveness or 0.0, donor.evidence.liveness)
+        donor.verdict = Verdict("pending", ("continued",))  # never acted on: the new track decides
+        self.machine.forget(donor_id, self.clock())
+        self.splits += 1
+        log.info("a new track continues track %d (lost while the lane was behind)", donor_id)
 
     def _decide(self, track: Track, case: Case) -> None:
         t0 = time.perf_counter()

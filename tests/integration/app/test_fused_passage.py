@@ -125,3 +125,21 @@ def test_front_person_granted_at_a_stated_operating_point(
     assert point["margin"] == 0.05 and point["predicted_fpir"] <= TARGET_FPIR * 1.01
     assert front[0]["score"] >= point["threshold"] and front[0]["threshold"] == point["threshold"]
     assert front[0]["score"] - front[0]["runner_up"] >= point["margin"] and front[0]["frames"] >= 2
+
+
+def test_a_calibration_for_another_embedder_stops_the_daemon_with_one_line(
+    tmp_path: Path, shared_data: Path, models_dir: Path
+) -> None:
+    calibration = tmp_path / "calibration.json"
+    calibration.write_text(json.dumps(Calibration("fr_feature@another", TAIL, None, "test").to_json()))
+    cfg_path = tmp_path / "edged.yaml"
+    cfg = {
+        "models": {"dir": str(models_dir)},
+        "cameras": {"rgb": {"type": "file", "path": str(shared_data / CLIP)}},
+        "gate": {"type": "simulator"},
+        "vision": {"target_fpir": 0.01, "calibration": str(calibration)},
+    }
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    r = edged("run", "--config", str(cfg_path), timeout=120)
+    assert r.returncode == 1
+    assert "made for embedder fr_feature@another" in r.stderr and "Traceback" not in r.stderr
