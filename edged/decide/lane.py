@@ -275,10 +275,9 @@ class LaneController:
     def _continue_split(self, case: Case, into: TrackIdentity, masked: bool, person_id: str) -> None:
         """A lane that falls behind (frames dropped while it embeds) loses a walking person between two
         processed frames, and the tracker starts a new track: the new track takes over the evidence of
-        an undecided one that is out of sight now, was seen within ``decide_within_s`` and whose last
+        an undecided one that the tracker still holds but did not see in this frame, and whose last
         embedding found the same person first. The old track is then not decided on its own."""
-        seen, now = self._seen
-        window = self.policy.cfg.timing.decide_within_s
+        seen, _ = self._seen
         donors = [
             (t.last_seen, tid, c)
             for tid, c in self.cases.items()
@@ -286,7 +285,6 @@ class LaneController:
             and c.verdict is None
             and tid not in seen
             and (t := self.tracker.tracks.get(tid)) is not None
-            and now - t.last_seen <= window
             and masked in c.fused
             and c.fused[masked].firsts[-1:] == [person_id]
         ]

@@ -138,7 +138,7 @@ def test_a_split_track_hands_its_evidence_to_the_next(gallery: tuple[Gallery, np
     assert events.seen == []  # the old track left without a passage event of its own
 
 
-def test_no_hand_over_to_another_person_or_after_the_window(gallery: tuple[Gallery, np.ndarray]) -> None:
+def test_no_hand_over_to_another_person_or_from_an_ended_track(gallery: tuple[Gallery, np.ndarray]) -> None:
     g, faces = gallery
     lc, _ = lane(g, frames=2)
     old = case(lc, 1, 0.0)
@@ -148,7 +148,8 @@ def test_no_hand_over_to_another_person_or_after_the_window(gallery: tuple[Galle
     lc._seen = ({2}, 0.5)
     lc._identify(other, near(faces[1], 0.8, seed=2), masked=False)  # bob, not alice
     assert other.evidence.match is not None and other.evidence.match.frames == 1
+    lc.tracker.tracks.pop(1)  # track 1 ended: the tracker gave up on it
     late = case(lc, 3, 5.0)
-    lc._seen = ({3}, 5.0)  # 5 s after track 1 was last seen: more than decide_within_s
+    lc._seen = ({3}, 5.0)
     lc._identify(late, near(faces[0], 0.8, seed=4), masked=False)
     assert late.evidence.match is not None and late.evidence.match.frames == 1 and lc.splits == 0
