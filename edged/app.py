@@ -23,10 +23,13 @@ from edged.config.loader import ConfigError
 from edged.config.schema import EdgedConfig
 from edged.decide.config import Mode
 from edged.decide.lane import LaneController
+from edged.decide.operating import OperatingPoints, find_calibration
 from edged.decide.policy import PolicyEngine
 from edged.gate.events import GateMode
 from edged.health import Heartbeats, SdNotifier, WatchdogFeeder, watchdog_interval_s
 from edged.health.metrics import LatencyRecorder
+from edged.identity.gallery import embedder_tag
+from edged.identity.operating_point import Calibration, CalibrationError
 from edged.vision.pipeline import FacePipeline, load_mask_classifier, load_masked_embedder
 
 log = logging.getLogger(__name__)
@@ -89,6 +92,7 @@ class Daemon:
         self.rejected_reloads = 0
         self._reload_check: IsolatedCheck | None = None
         self._last_report: tuple[float, dict[str, tuple[int, int]]] = (time.monotonic(), {})
+        self._calibration: Calibration | None = None
 
     # ---- start ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -97,6 +101,10 @@ class Daemon:
         if self.rgb_cfg is None:
             raise StartupError("no camera configured: set cameras.rgb in the config (or give --video)")
         t0 = time.monotonic()
+        try:
+            self._calibration = _calibration(cfg)
+        except CalibrationError as exc:
+            raise StartupError(str(exc)) from exc
         self.notifier.status("loading models")
         try:
             self.pipeline = FacePipeline.from_config(
@@ -115,7 +123,7 @@ class Daemon:
         gate.start()
         self.lane = LaneController(
             lane=cfg.lane,
-            policy=PolicyEngine(cfg.policy, cfg.vision),
+            policy=self._policy(cfg),
             pipeline=self.pipeline,
             gate=gate,
             events=self.wiring.events,
@@ -208,11 +216,18 @@ class Daemon:
         policy = self.cfg.policy.model_copy(update={"mode": mode})
         self.cfg = self.cfg.model_copy(update={"policy": policy})
         if self.lane is not None:
-            self.lane.set_policy(PolicyEngine(self.cfg.policy, self.cfg.vision))
+            self.lane.set_policy(self._policy(self.cfg))
         if self.wiring is not None and self._camera_online:
             self.wiring.gate.set_mode(GATE_MODE_FOR[mode])
         log.warning("mode set to %s by command", mode)
         self._publish("config.reloaded", {"mode": mode, "needs_restart": [], "by": "command"})
+
+    def _policy(self, cfg: EdgedConfig) -> PolicyEngine:
+        """The policy at its operating points: the calibration loaded for ``cfg``, the gallery's size."""
+        identity = self.wiring.identity if self.wiring is not None else None
+        size = identity.gallery_size if identity is not None else None
+        points = OperatingPoints.from_config(cfg.policy, cfg.vision, self._calibration, size)
+        return PolicyEngine(cfg.policy, cfg.vision, points)
 
     def _publish(self, kind: str, payload: dict[str, Any]) -> None:
         if self.wiring is None:
@@ -325,6 +340,14 @@ class Daemon:
                     "config.rejected", {"file": str(self.config_path), "errors": str(exc).splitlines()}
                 )
                 return False
+            try:
+                calibration = _calibration(result)
+            except CalibrationError as exc:
+                self.rejected_reloads += 1
+                log.error("config rejected, keeping the running one: %s", exc)
+                self._publish("config.rejected", {"file": str(self.config_path), "errors": [str(exc)]})
+                return False
+            self._calibration = calibration
             self._apply(result)
             return True
         finally:
@@ -340,7 +363,7 @@ class Daemon:
         self.cfg = old.model_copy(update={k: getattr(new, k) for k in RELOADABLE})
         logging.getLogger("edged").setLevel(self.cfg.log_level.upper())
         if self.lane is not None:
-            self.lane.set_policy(PolicyEngine(self.cfg.policy, self.cfg.vision))
+            self.lane.set_policy(self._policy(self.cfg))
         if self.wiring is not None and new.policy.mode != old.policy.mode and self._camera_online:
             self.wiring.gate.set_mode(GATE_MODE_FOR[new.policy.mode])
         self.reloads += 1
@@ -372,3 +395,9 @@ class Daemon:
             self.wiring.gate.close()
             self.wiring.stop()
         log.info("edged stopped")
+
+
+def _calibration(cfg: EdgedConfig) -> Calibration | None:
+    """The impostor-tail calibration for the gallery's embedder (``CalibrationError`` if it does not fit)."""
+    tag = embedder_tag(cfg.vision)
+    return find_calibration(cfg.vision, f"{tag.model_id}@{tag.version}")

@@ -15,6 +15,7 @@ from edged.events.payloads import (
     Identity,
     Liveness,
     MaskResult,
+    OperatingPointBody,
     PassageBody,
     StatusBody,
     Temperature,
@@ -150,6 +151,7 @@ class OutboxSink:
         latency = p.get("latency_ms")
         score = p.get("similarity")
         state = MASK_STATES.get(p.get("mask_state") or "")
+        point = p.get("operating_point")
         return PassageBody(
             decision="granted" if granted else "denied",
             reasons=[] if granted else reasons,
@@ -158,6 +160,9 @@ class OutboxSink:
             score=score,
             match_path=None if score is None else ("masked" if p.get("masked_match") else "plain"),
             threshold=p.get("match_threshold") if score is not None else None,
+            runner_up=p.get("runner_up") if score is not None else None,
+            frames=p.get("frames") if score is not None else None,
+            operating_point=OperatingPointBody.model_validate(point) if isinstance(point, dict) else None,
             mask=MaskResult(state=state, score=p.get("mask_score")) if state else None,
             temperature=temperature,
             liveness=liveness,

@@ -106,7 +106,7 @@ class GallerySearch:
         self.gallery = gallery
 
     def search(self, embedding: np.ndarray) -> IdentityHit | None:
-        matches = self.gallery.search(embedding, k=1)
+        matches = self.gallery.search(embedding, k=2)  # the best two distinct people: the margin rule
         if not matches:
             return None
         m = matches[0]
@@ -114,7 +114,11 @@ class GallerySearch:
         rights = PersonRights(
             valid_from=p.valid_from, valid_until=p.valid_until, lanes=list(p.groups) or None
         )
-        return IdentityHit(p.person_id, float(m.score), p.name, p.credential, rights)
+        runner_up = float(matches[1].score) if len(matches) > 1 else None
+        return IdentityHit(p.person_id, float(m.score), p.name, p.credential, rights, runner_up)
+
+    def gallery_size(self) -> int:
+        return int(self.gallery.people())
 
 
 def open_gallery(cfg: EdgedConfig) -> Any:

@@ -78,7 +78,13 @@ class PassageTiming(StrictModel):
         le=30.0,
         description="after the first usable frame, decide with what is known by then",
     )
-    max_attempts: int = Field(default=3, ge=1, le=20, description="identity attempts (embeddings) per person")
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="identity attempts per person, each on a better frame and followed by "
+        "vision.fusion.frames - 1 embeddings of the frames right after it",
+    )
 
 
 class PolicyConfig(StrictModel):

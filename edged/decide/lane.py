@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from edged.capture.source import Frame
+from edged.decide.fusion import TrackIdentity
 from edged.decide.passage import Action, PassageMachine
 from edged.decide.policy import Evidence, Match, PolicyEngine, Verdict
 from edged.decide.ports import EventSink, IdentityHit, IdentitySearch, ThermalProbe
@@ -39,6 +40,8 @@ class Case:
     verdict: Verdict | None = None
     hit: IdentityHit | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    fused: dict[bool, TrackIdentity] = field(default_factory=dict)  # by path: masked-face head or not
+    corroborate: int = 0  # frames still to embed right after the last better one (fusion.frames - 1)
 
 
 @dataclass
@@ -52,6 +55,9 @@ class PassageRecord:
     similarity: float | None
     masked_match: bool  # the match came from the masked-face head and was judged by the masked threshold
     match_threshold: float | None  # the similarity the match had to reach on its path
+    runner_up: float | None  # similarity of the best other person
+    frames: int | None  # embeddings of the track fused into the similarity
+    operating_point: dict[str, Any] | None  # OperatingPoint.to_json() the face was judged at
     mask_state: str | None  # the classifier's "mask" | "no_mask" | "incorrect"; None = not classified
     mask_score: float | None
     liveness: float | None
@@ -93,7 +99,9 @@ class LaneController:
         self.passages: list[PassageRecord] = []
         self.frames = 0
         self.repeats = 0  # grants not repeated for a person granted moments ago (a track that split)
+        self.splits = 0  # tracks whose identity evidence a successor took over
         self._granted_at: dict[str, float] = {}
+        self._seen: tuple[set[int], float] = (set(), 0.0)  # tracks in the current frame, its time
         self._gate_events: queue.SimpleQueue[GateEvent] = queue.SimpleQueue()
         # called on this thread after each frame with the tracks seen in it (the console's live view)
         self.on_frame: Callable[[Frame, list[Track]], None] | None = None
@@ -114,6 +122,7 @@ class LaneController:
         faces = self.pipeline.detect(frame.image)
         self.latency.add_all(dict(self.pipeline.times.ms))
         seen, ended = self.tracker.update(faces, frame.image, frame.timestamp, frame.index)
+        self._seen = ({t.id for t in seen}, frame.timestamp)
         h, w = frame.image.shape[:2]
         for track in seen:
             self._advance(track, frame, w, h)
@@ -182,11 +191,13 @@ class LaneController:
             if temp is not None:
                 ev.temperatures_c.append(temp)
         if policy.needs_screening or policy.needs_identity:
-            cand = (
-                track.next_candidate(MIN_QUALITY_GAIN)
-                if ev.attempts < policy.cfg.timing.max_attempts
-                else None
-            )
+            cand = track.next_candidate(MIN_QUALITY_GAIN) if ev.attempts < policy.max_attempts else None
+            if cand is not None:
+                case.corroborate = policy.fusion_frames - 1 if policy.needs_identity else 0
+            elif case.corroborate > 0 and ev.attempts < policy.max_attempts:
+                cand = self._corroborating(track)
+                if cand is not None:
+                    case.corroborate -= 1
             if cand is not None:
                 self._examine(track, cand, case)
         ev.out_of_time = frame.timestamp - case.usable_at >= policy.cfg.timing.decide_within_s
@@ -205,27 +216,94 @@ class LaneController:
                 ev.mask_state, ev.mask_score = m.state, m.score
         if policy.needs_identity:
             self.pipeline.embed(faces)
-            if policy.cfg.liveness.required:
+            live = ev.liveness is not None and ev.liveness >= policy.liveness_threshold
+            if policy.cfg.liveness.required and not live:  # the best reading counts: once live, enough
                 self.pipeline.check_liveness(obs.frame, faces)
                 if obs.face.liveness is not None:
                     ev.liveness = max(ev.liveness or 0.0, obs.face.liveness)
             self.latency.add_all(dict(self.pipeline.times.ms))
             if obs.face.embedding is not None and self.identity is not None:
-                t0 = time.perf_counter()
-                hit = self.identity.search(obs.face.embedding)
-                self.latency.add("search", (time.perf_counter() - t0) * 1000.0)
-                if hit is not None:
-                    match = Match(
-                        hit.person_id, hit.similarity, hit.name, obs.face.embedded_by == "masked_head"
-                    )
-                    if ev.match is None or policy.margin(match) > policy.margin(ev.match):
-                        ev.match = match
-                        ev.rights = hit.rights
-                        case.hit = hit
+                self._identify(case, obs.face.embedding, obs.face.embedded_by == "masked_head")
         else:
             self.latency.add_all(dict(self.pipeline.times.ms))
         track.mark_used(obs)
         ev.attempts = track.attempts
+
+    @staticmethod
+    def _corroborating(track: Track) -> Observation | None:
+        """The newest usable frame, not yet embedded, to corroborate the better frame just embedded: a
+        grant needs several frames that agree, and they need not be better than the first."""
+        obs = track.latest
+        if obs is None or obs.used or not (obs.face.quality is None or obs.face.quality.ok):
+            return None
+        return obs
+
+    def _search(self, embedding: Any) -> IdentityHit | None:
+        assert self.identity is not None
+        t0 = time.perf_counter()
+        hit = self.identity.search(embedding)
+        self.latency.add("search", (time.perf_counter() - t0) * 1000.0)
+        return hit
+
+    def _identify(self, case: Case, embedding: Any, masked: bool) -> None:
+        """Search one embedding, fuse it with the track's others on the same path, and keep the match the
+        evidence supports: with ``fusion.frames`` 1 the best single frame, else the fused embedding's."""
+        policy, ev = self.policy, case.evidence
+        hit = self._search(embedding)
+        if hit is None:
+            return
+        track_identity = case.fused.setdefault(masked, TrackIdentity())
+        k = policy.fusion_frames
+        if k > 1 and track_identity.frames == 0:
+            self._continue_split(case, track_identity, masked, hit.person_id)
+        track_identity.add(embedding, hit.person_id)
+        if k > 1 and track_identity.frames > 1:
+            fused = self._search(track_identity.mean(k))
+            if fused is None:
+                return
+            hit = fused
+        agreeing = track_identity.agreeing(hit.person_id, k) if k > 1 else 1
+        frames = min(track_identity.frames, k)
+        match = Match(hit.person_id, hit.similarity, hit.name, masked, hit.runner_up, frames, agreeing)
+        current = ev.match
+        if policy.fusion_frames > 1 and current is not None and current.masked != masked:
+            # two paths (the mask state changed within the track): the one with more frames counts
+            better = (frames, policy.margin(match)) > (current.frames, policy.margin(current))
+        else:
+            better = (
+                current is None or policy.fusion_frames > 1 or policy.margin(match) > policy.margin(current)
+            )
+        if better:
+            ev.match, ev.rights, case.hit = match, hit.rights, hit
+
+    def _continue_split(self, case: Case, into: TrackIdentity, masked: bool, person_id: str) -> None:
+        """A lane that falls behind (frames dropped while it embeds) loses a walking person between two
+        processed frames, and the tracker starts a new track: the new track takes over the evidence of
+        an undecided one that the tracker still holds but did not see in this frame, and whose last
+        embedding found the same person first. The old track is then not decided on its own."""
+        seen, _ = self._seen
+        donors = [
+            (t.last_seen, tid, c)
+            for tid, c in self.cases.items()
+            if c is not case
+            and c.verdict is None
+            and tid not in seen
+            and (t := self.tracker.tracks.get(tid)) is not None
+            and masked in c.fused
+            and c.fused[masked].firsts[-1:] == [person_id]
+        ]
+        if not donors:
+            return
+        _, donor_id, donor = max(donors, key=lambda d: d[0])
+        into.adopt(donor.fused[masked], self.policy.fusion_frames - 1)
+        if donor.usable_at is not None:  # the person has been deciding since then
+            case.usable_at = min(donor.usable_at, case.usable_at or donor.usable_at)
+        if donor.evidence.liveness is not None:
+            case.evidence.liveness = max(case.evidence.liveness or 0.0, donor.evidence.liveness)
+        donor.verdict = Verdict("pending", ("continued",))  # never acted on: the new track decides
+        self.machine.forget(donor_id, self.clock())
+        self.splits += 1
+        log.info("a new track continues track %d (lost while the lane was behind)", donor_id)
 
     def _decide(self, track: Track, case: Case) -> None:
         t0 = time.perf_counter()
@@ -261,6 +339,7 @@ class LaneController:
 
     def _act(self, track_id: int, case: Case, verdict: Verdict) -> None:
         ev = case.evidence
+        point = verdict.point
         now = self.clock()
         if self._repeat(verdict, now):
             self.repeats += 1
@@ -301,7 +380,10 @@ class LaneController:
             alarms=list(verdict.alarms),
             similarity=ev.match.similarity if ev.match is not None else None,
             masked_match=ev.match is not None and ev.match.masked,
-            match_threshold=self.policy.threshold_for(ev.match.masked) if ev.match is not None else None,
+            match_threshold=point.threshold if ev.match is not None and point is not None else None,
+            runner_up=ev.match.runner_up if ev.match is not None else None,
+            frames=ev.match.frames if ev.match is not None else None,
+            operating_point=point.to_json() if point is not None else None,
             mask_state=ev.mask_state,
             mask_score=ev.mask_score if ev.mask_state is not None else None,
             liveness=ev.liveness,

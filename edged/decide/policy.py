@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Literal
 
 from edged.decide.config import PersonRights, PolicyConfig
+from edged.decide.operating import OperatingPoints
+from edged.identity.operating_point import OperatingPoint, passes_margin
 from edged.vision.config import VisionConfig
 
 Decision = Literal["grant", "deny", "pending"]
@@ -23,6 +25,9 @@ class Match:
     similarity: float
     name: str | None = None
     masked: bool = False  # the probe was embedded by the masked-face head: judged by the masked threshold
+    runner_up: float | None = None  # similarity of the best *other* person (None: nobody else enrolled)
+    frames: int = 1  # embeddings of the track fused into ``similarity``
+    agreeing: int = 1  # of those, how many found this person first on their own
 
 
 @dataclass
@@ -52,6 +57,7 @@ class Verdict:
     reasons: tuple[str, ...] = ()
     alarms: tuple[str, ...] = ()  # soft-rule breaches: allowed, but raised
     person_id: str | None = None
+    point: OperatingPoint | None = None  # what the face was judged against (None: no face was judged)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -59,21 +65,21 @@ class Verdict:
             "reasons": list(self.reasons),
             "alarms": list(self.alarms),
             "person_id": self.person_id,
+            "operating_point": self.point.to_json() if self.point is not None else None,
         }
 
 
 class PolicyEngine:
-    def __init__(self, cfg: PolicyConfig, vision: VisionConfig | None = None):
+    def __init__(
+        self, cfg: PolicyConfig, vision: VisionConfig | None = None, points: OperatingPoints | None = None
+    ):
+        """``points``: thresholds from a calibration and the gallery's size; default: the explicit ones."""
         vision = vision or VisionConfig.model_validate({})
         self.cfg = cfg
-        self.match_threshold = (
-            cfg.match_threshold if cfg.match_threshold is not None else vision.match_threshold
-        )
-        self.masked_match_threshold = (
-            cfg.masked_match_threshold
-            if cfg.masked_match_threshold is not None
-            else vision.masked_match_threshold
-        )
+        self.points = points or OperatingPoints.from_config(cfg, vision)
+        self.fusion_frames = vision.fusion.frames
+        # each attempt on a better frame is corroborated by fusion.frames - 1 frames right after it
+        self.max_attempts = cfg.timing.max_attempts * self.fusion_frames
         self.liveness_threshold = (
             cfg.liveness.threshold if cfg.liveness.threshold is not None else vision.liveness_threshold
         )
@@ -86,8 +92,11 @@ class PolicyEngine:
     def needs_screening(self) -> bool:
         return self.cfg.mode in ("access", "screening")
 
+    def point(self, masked: bool) -> OperatingPoint:
+        return self.points.point(masked)
+
     def threshold_for(self, masked: bool) -> float:
-        return self.masked_match_threshold if masked else self.match_threshold
+        return self.points.point(masked).threshold
 
     def margin(self, match: Match) -> float:
         """How far a match is above its own path's threshold: matches from either path compare on this."""
@@ -103,17 +112,19 @@ class PolicyEngine:
         wait: list[str] = []
         alarms: list[str] = []
         person: str | None = None
+        point: OperatingPoint | None = None
         if mode == "access":
-            person = self._identity(ev, deny, wait)
+            point = self.point(ev.match is not None and ev.match.masked)
+            person = self._identity(ev, point, deny, wait)
         self._mask(ev, deny, wait, alarms)
         self._temperature(ev, deny, wait, alarms)
         if deny and not wait:
-            return Verdict("deny", tuple(deny), tuple(alarms), person)
+            return Verdict("deny", tuple(deny), tuple(alarms), person, point)
         if deny and self._hard_deny_is_final(deny):
-            return Verdict("deny", tuple(deny), tuple(alarms), person)
+            return Verdict("deny", tuple(deny), tuple(alarms), person, point)
         if wait:
-            return Verdict("pending", tuple(wait), tuple(alarms), person)
-        return Verdict("grant", (), tuple(alarms), person)
+            return Verdict("pending", tuple(wait), tuple(alarms), person, point)
+        return Verdict("grant", (), tuple(alarms), person, point)
 
     @staticmethod
     def _hard_deny_is_final(deny: list[str]) -> bool:
@@ -121,15 +132,21 @@ class PolicyEngine:
         final = {"outside_validity", "not_allowed_on_lane", "fever", "no_mask", "incorrect_mask"}
         return any(r in final for r in deny)
 
-    def _identity(self, ev: Evidence, deny: list[str], wait: list[str]) -> str | None:
+    def _identity(self, ev: Evidence, point: OperatingPoint, deny: list[str], wait: list[str]) -> str | None:
+        """Above the threshold, ahead of every other person by the margin, and found by enough frames."""
         cfg = self.cfg
-        more = ev.attempts < cfg.timing.max_attempts and not ev.out_of_time
-        matched = ev.match is not None and self.margin(ev.match) >= 0
-        if not matched:
+        more = ev.attempts < self.max_attempts and not ev.out_of_time
+        match = ev.match
+        if match is None or match.similarity < point.threshold:
             (wait if more else deny).append("identity_pending" if more else "unknown")
             return None
-        assert ev.match is not None
-        person = ev.match.person_id
+        if not passes_margin(match.similarity, match.runner_up, point.margin):
+            (wait if more else deny).append("identity_pending" if more else "ambiguous_match")
+            return None
+        if match.agreeing < self.fusion_frames:
+            (wait if more else deny).append("identity_pending" if more else "unconfirmed_match")
+            return None
+        person = match.person_id
         if cfg.liveness.required and (ev.liveness is None or ev.liveness < self.liveness_threshold):
             (wait if more else deny).append("liveness_pending" if more else "spoof")
         rights = cfg.people.get(person) or ev.rights

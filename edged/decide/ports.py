@@ -18,11 +18,15 @@ class IdentityHit:
     name: str | None = None
     credential: str | None = None
     rights: PersonRights | None = None
+    runner_up: float | None = None  # similarity of the best other person; None when nobody else is enrolled
 
 
 class IdentitySearch(Protocol):
     def search(self, embedding: np.ndarray) -> IdentityHit | None:
         """The best-matching enrolled person (whatever the score), or ``None`` for an empty gallery."""
+
+    def gallery_size(self) -> int:
+        """How many people are enrolled (the N of the 1:N search that sets the threshold)."""
 
 
 class ThermalProbe(Protocol):

@@ -13,13 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edged.events.ids import ID_PATTERN
 
-SCHEMA_VERSION: Final = 3  # the "v" of every payload (2: passage match_path and threshold; 3: deny
-# reason gate_outcome_unknown)
+# the "v" of every payload (2: passage match_path and threshold; 3: passage operating_point, runner_up,
+# frames, reasons ambiguous_match, unconfirmed_match and gate_outcome_unknown)
+SCHEMA_VERSION: Final = 3
 
 EventType = Literal["passage", "alarm", "status", "gallery", "snapshot", "audit"]
 
 DenyReason = Literal[
     "unknown",
+    "ambiguous_match",
+    "unconfirmed_match",
     "not_allowed_on_lane",
     "outside_validity",
     "no_mask",
@@ -82,6 +85,21 @@ class Liveness(Payload):
     score: float = Field(ge=0, le=1)
 
 
+class OperatingPointBody(Payload):
+    threshold: float = Field(description="the similarity the score had to reach")
+    margin: float = Field(ge=0, description="how far the score had to lead the best other person")
+    gallery_size: int = Field(ge=0, description="people enrolled when the face was judged")
+    masked: bool = Field(description="the masked-face path's operating point")
+    target_fpir: float | None = Field(
+        default=None, description="the FPIR the threshold was derived for; null: an explicit threshold"
+    )
+    predicted_fpir: float | None = Field(
+        default=None,
+        description="rate of strangers taken for somebody at this threshold and gallery size, from the "
+        "embedder's calibration; null without one",
+    )
+
+
 class PassageBody(Payload):
     decision: Literal["granted", "denied"]
     reasons: list[DenyReason] = Field(default_factory=list, description="every reason a denial had")
@@ -95,6 +113,15 @@ class PassageBody(Payload):
     )
     threshold: float | None = Field(
         default=None, description="the similarity the score had to reach on that path"
+    )
+    runner_up: float | None = Field(
+        default=None, description="similarity of the best other enrolled person (the margin rule)"
+    )
+    frames: int | None = Field(default=None, ge=1, description="embeddings of the person fused into score")
+    operating_point: OperatingPointBody | None = Field(
+        default=None,
+        description="what the face was judged against; null when no face was judged (free, emergency or "
+        "locked mode, a remote grant, a timeout)",
     )
     mask: MaskResult | None = None
     temperature: Temperature | None = None

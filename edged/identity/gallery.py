@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EMBEDDING_DIM = 512
+MAX_SHORTLIST = 4096  # templates looked up per search at most (people have at most a few dozen each)
 
 
 class GalleryIntegrityError(Exception):
@@ -101,6 +102,7 @@ class Gallery:
         self._lock = threading.RLock()
         self.index: ExactIndex | BinaryIndex = create_index(index_config, dim, 0)
         self.last_verify: VerifyReport | None = None
+        self._people: int | None = None  # enrolled people, counted again after each change
 
     @classmethod
     def open(
@@ -140,6 +142,13 @@ class Gallery:
     def __len__(self) -> int:
         return len(self.index)
 
+    def people(self) -> int:
+        """How many people are enrolled (the N of a 1:N search); counted once per change, not per query."""
+        with self._lock:
+            if self._people is None:
+                self._people = self.store.person_count()
+            return self._people
+
     # --- index ----------------------------------------------------------------------------------
     def rebuild(self) -> VerifyReport:
         started = time.perf_counter()
@@ -157,6 +166,7 @@ class Gallery:
             )
         with self._lock:
             self.index = index
+            self._people = None
         report = VerifyReport(wanted, len(index), others, 0, 0, time.perf_counter() - started, index.kind)
         self.last_verify = report
         return report
@@ -208,16 +218,26 @@ class Gallery:
 
     # --- the daemon's calls ---------------------------------------------------------------------
     def search(self, embedding: np.ndarray, k: int = 1) -> list[Match]:
-        """The ``k`` best people (best template each), highest cosine similarity first."""
+        """The ``k`` best distinct people (best template each), highest cosine similarity first.
+
+        Several templates may share a person: the search widens until it has ``k`` people or has seen
+        every template, so a runner-up identity is never missed because one person filled the shortlist.
+        """
         query = _normalise(np.asarray(embedding, np.float32).reshape(-1))
-        with self._lock:
-            keys, scores = self.index.search(query, 16 * k + 8)  # several templates may share a person
-        owners = self.store.owners(keys.tolist())
-        best: dict[str, tuple[float, int]] = {}
-        for key, score in zip(keys.tolist(), scores.tolist(), strict=True):
-            pid = owners.get(key)
-            if pid is not None and (pid not in best or score > best[pid][0]):
-                best[pid] = (score, key)
+        wanted = 16 * k + 8
+        while True:
+            with self._lock:
+                total = len(self.index)
+                keys, scores = self.index.search(query, min(wanted, max(total, 1)))
+            owners = self.store.owners(keys.tolist())
+            best: dict[str, tuple[float, int]] = {}
+            for key, score in zip(keys.tolist(), scores.tolist(), strict=True):
+                pid = owners.get(key)
+                if pid is not None and (pid not in best or score > best[pid][0]):
+                    best[pid] = (score, key)
+            if len(best) >= k or wanted >= min(total, MAX_SHORTLIST):
+                break
+            wanted = min(wanted * 4, MAX_SHORTLIST)
         out: list[Match] = []
         for pid, (score, key) in sorted(best.items(), key=lambda item: -item[1][0])[:k]:
             person = self.store.get_person(pid)
@@ -234,6 +254,7 @@ class Gallery:
             raise ValueError(f"templates must be {self.dim}-dimensional, got {vectors.shape[1]}")
         with self._lock:
             ids = self.store.add_person(person, templates, self.model, photos)
+            self._people = None
             if vectors is not None:
                 self.index.add(np.array(ids, np.int64), vectors)
                 self._grow_if_needed()
@@ -256,6 +277,7 @@ class Gallery:
         with self._lock:
             erased = self.store.erase(person_id, compact=False)
             removed = self.index.remove(erased.template_ids)
+            self._people = None
         compacted = self.store.compact() if compact else False
         return ErasureReceipt(
             person_id=person_id,

@@ -69,6 +69,18 @@ class QualityConfig(StrictModel):
     max_pitch_deg: float = Field(35.0, gt=0.0, le=90.0)
 
 
+class FusionConfig(StrictModel):
+    """How a track's identity evidence is combined before a grant (docs/identity.md#decisions)."""
+
+    frames: int = Field(
+        2,
+        ge=1,
+        le=10,
+        description="embeddings of a track fused (their normalised mean is searched) before a grant; at "
+        "least this many must each find the same person first. 1 = each frame on its own, the best counts",
+    )
+
+
 class VisionConfig(StrictModel):
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
@@ -81,6 +93,25 @@ class VisionConfig(StrictModel):
         lt=1.0,
         description="cosine similarity threshold for a face embedded by the masked-face head",
     )
+    target_fpir: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="derive both match thresholds from this rate of strangers taken for somebody, at the "
+        "gallery's current size, from the calibration; null = the explicit thresholds above",
+    )
+    calibration: Path | None = Field(
+        None,
+        description="impostor-tail calibration (edged calibrate threshold); default: the one packaged for "
+        "the configured embedder, if any",
+    )
+    match_margin: float = Field(
+        0.05,
+        ge=0.0,
+        lt=1.0,
+        description="the best identity must lead the best other identity by this much cosine similarity",
+    )
+    fusion: FusionConfig = Field(default_factory=FusionConfig)
     liveness_threshold: float = Field(0.5, ge=0.0, le=1.0)
     mirror_landmarks: bool = Field(
         True, description="also run the landmark model on the mirrored crop and average: steadier alignment"

@@ -12,9 +12,12 @@ NOW = datetime(2026, 11, 27, 8, 0, tzinfo=timezone.utc)
 
 
 def engine(**kw: object) -> PolicyEngine:
-    return PolicyEngine(
-        PolicyConfig.model_validate(kw), VisionConfig(match_threshold=0.4, masked_match_threshold=0.5)
+    """Single-frame decisions (``fusion.frames`` 1): these tests are about the other rules; fusion and
+    the margin are tested in test_policy_fusion.py."""
+    vision = VisionConfig.model_validate(
+        {"match_threshold": 0.4, "masked_match_threshold": 0.5, "fusion": {"frames": 1}}
     )
+    return PolicyEngine(PolicyConfig.model_validate(kw), vision)
 
 
 def ev(**kw: object) -> Evidence:

@@ -185,3 +185,28 @@ def test_store_direct_use_matches_gallery(identity_config: IdentityConfig) -> No
     store.close()
     with Gallery.open(identity_config, MODEL) as g:
         assert g.search(unit_vectors(1, seed=9)[0])[0].person.person_id == "alice"
+
+
+def test_search_returns_the_runner_up_person_past_a_person_with_many_templates(
+    identity_config: IdentityConfig,
+) -> None:
+    """The margin rule needs the best *other* person: one person's many near templates must not push
+    everybody else out of the shortlist (here 60 templates of p0 all beat p1's one)."""
+    x = unit_vectors(2, seed=23)
+    with Gallery.open(identity_config, MODEL) as g:
+        g.add(person("p0"), templates(np.stack([near(x[0], 0.98, seed=s) for s in range(60)])))
+        g.add(person("p1"), templates(near(x[0], 0.6, seed=99)[None, :]))
+        matches = g.search(x[0], k=2)
+        assert [m.person.person_id for m in matches] == ["p0", "p1"]
+        assert matches[1].score == pytest.approx(0.6, abs=0.02)
+
+
+def test_people_is_counted_again_after_enrol_and_erase(identity_config: IdentityConfig) -> None:
+    x = unit_vectors(3, seed=24)
+    with Gallery.open(identity_config, MODEL) as g:
+        assert g.people() == 0
+        g.add(person("a"), templates(x[:2]))
+        g.add(person("b"), templates(x[2:]))
+        assert g.people() == 2
+        g.erase("a")
+        assert g.people() == 1
