@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edged.events.outbox import OutboxError
 from edged.mqtt.command_models import EnrollArgs, EraseArgs, ModeArgs, OpenArgs, PingArgs, ReloadArgs
 from edged.mqtt.dispatch import CommandFailed
 
@@ -62,7 +63,7 @@ class DaemonCommands:
 
         gallery = self._gallery()
         if gallery.person(args.person_id) is not None:
-            raise CommandFailed(f"person {args.person_id!r} is already enrolled")
+            raise CommandFailed("that person is already enrolled")  # no id: refusals are logged
         person = Person(
             args.person_id,
             args.display_name or args.person_id,
@@ -93,10 +94,17 @@ class DaemonCommands:
 
     def erase(self, args: EraseArgs) -> dict[str, Any]:
         gallery = self._gallery()
-        if gallery.person(args.person_id) is None:
-            raise CommandFailed(f"person {args.person_id!r} is not enrolled")
+        person = gallery.person(args.person_id)
+        if person is None:
+            raise CommandFailed("that person is not enrolled")  # no id: refusals are logged
         receipt = gallery.erase(args.person_id)
-        return dict(receipt.to_json())
+        result = dict(receipt.to_json())
+        try:
+            result["outbox_messages_scrubbed"] = self.daemon.forget(person.person_id, person.name)
+        except OutboxError as exc:  # erased from the gallery; say plainly what is left
+            log.error("the erased person's events could not be scrubbed from the outbox: %s", exc)
+            result["outbox_scrub_error"] = str(exc)
+        return result
 
     def reload(self, args: ReloadArgs) -> dict[str, Any]:
         self.daemon.request_reload()
