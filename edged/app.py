@@ -230,6 +230,13 @@ class Daemon:
         """Record an event from outside the lane (operator commands)."""
         self._publish(kind, payload)
 
+    def record(self, kind: str, payload: dict[str, Any]) -> None:
+        """Record an event that must be stored before acting on it; raises if it cannot be."""
+        if self.wiring is None:
+            raise RuntimeError("the daemon is not running yet")
+        payload.setdefault("lane", self.cfg.lane)
+        self.wiring.events.publish(kind, payload)
+
     def forget(self, *terms: str) -> int:
         """After an erase: the person's id and name leave the outbox too (waiting events are rewritten,
         no copy left in free pages or the WAL). The log never holds them. Returns messages rewritten."""

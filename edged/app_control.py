@@ -45,13 +45,21 @@ class DaemonCommands:
         lane = self.daemon.cfg.lane
         if args.lane is not None and args.lane != lane:
             raise CommandFailed(f"this unit is lane {lane!r}, not {args.lane!r}")
-        result = self._wiring().gate.grant(args.direction)
+        wiring = self._wiring()
+        event: dict[str, Any] = {
+            "remote": True,
+            "direction": args.direction,
+            "detail": args.reason,
+            "reasons": [],
+        }
+        try:
+            self.daemon.record("passage.granted", event)  # recorded before the gate opens
+        except Exception as exc:
+            raise CommandFailed(f"the grant cannot be recorded, the gate stays shut: {exc}") from None
+        result = wiring.gate.grant(args.direction)
         if not result.accepted:
+            self.daemon.publish("passage.denied", {**event, "reasons": ["gate_fault"], "gate": result.reason})
             raise CommandFailed(f"gate refused: {result.reason}")
-        self.daemon.publish(
-            "passage.granted",
-            {"remote": True, "direction": args.direction, "detail": args.reason, "reasons": []},
-        )
         return {"accepted": True, "pulse_s": result.pulse_s}
 
     def mode(self, args: ModeArgs) -> dict[str, Any]:
