@@ -94,6 +94,7 @@ class Outbox:
         self._last_age_check = float("-inf")
         self.failure: str | None = None  # why the last write failed; None while writes succeed
         self.unrecorded: dict[str, int] = {}  # messages that could not be written, by type, not yet counted
+        self._memory_nonces: dict[str, float] = {}  # command nonces seen while the file was not writable
         self._unreported: dict[str, int] = {}  # losses a probe counted, for the next append to report
         self._skipped = 0  # sequence numbers used (failed writes, direct messages) not yet in last_seq
         self._synchronous = synchronous
@@ -413,12 +414,24 @@ class Outbox:
         return True
 
     def remember_nonce(self, nonce: str, expires: float, now: float) -> bool:
-        """Record a command nonce until ``expires``; False if it was already seen (a replay)."""
+        """Record a command nonce until ``expires``; False if it was already seen (a replay). While the
+        file cannot be written the nonce is kept in memory (replays are still caught in this process)."""
         with self._lock:
-            self._db.execute("DELETE FROM nonces WHERE expires < ?", (now,))
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO nonces (nonce, expires) VALUES (?, ?)", (nonce, expires)
-            )
+            self._memory_nonces = {n: e for n, e in self._memory_nonces.items() if e >= now}
+            if nonce in self._memory_nonces:
+                return False
+            try:
+                self._db.execute("DELETE FROM nonces WHERE expires < ?", (now,))
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO nonces (nonce, expires) VALUES (?, ?)", (nonce, expires)
+                )
+            except (OSError, sqlite3.Error) as exc:
+                self._set_failure(str(exc))
+                seen = self._db.execute("SELECT 1 FROM nonces WHERE nonce = ?", (nonce,)).fetchone()
+                if seen is not None:
+                    return False
+                self._memory_nonces[nonce] = expires
+                return True
             return cursor.rowcount == 1
 
     def scrub(self, terms: list[str]) -> int:

@@ -152,3 +152,13 @@ def test_erase_scrub_rewrites_waiting_messages_and_leaves_no_copy(tmp_path: Path
     for f in tmp_path.iterdir():
         data = f.read_bytes()
         assert b"p-77" not in data and b"Ann Zed" not in data, f.name
+
+
+def test_nonces_are_remembered_in_memory_while_the_file_cannot_be_written(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db")
+    assert outbox.remember_nonce("k:old", 100.0, 0.0)
+    outbox._db.execute("PRAGMA query_only=ON")  # SQLite refuses every write
+    assert outbox.remember_nonce("k:new", 100.0, 0.0)  # a command can still be verified
+    assert not outbox.remember_nonce("k:new", 100.0, 1.0)  # and its replay is still caught
+    assert not outbox.remember_nonce("k:old", 100.0, 1.0)
+    assert outbox.failure is not None
