@@ -174,11 +174,18 @@ def _face_clip(path: Path) -> tuple[Path, Any]:
 class _Run:
     """The daemon in this process with a real broker, a simulator gate and a looping face clip."""
 
-    def __init__(self, work: Path, outbox: Path, *, mode: str = "screening", **extra: Any) -> None:
+    def __init__(
+        self, work: Path, outbox: Path, *, mode: str = "screening", commands: bool = False, **extra: Any
+    ) -> None:
         from edged.app import Daemon
         from edged.app_broker import LocalBroker
         from edged.config.schema import load_config
+        from edged.mqtt.signing import generate_private_key_pem, load_private_key, public_key_b64
 
+        self.operator = load_private_key(generate_private_key_pem()) if commands else None
+        self.pub: mqtt.Client | None = None
+        if self.operator is not None:
+            extra["mqtt"] = {"commands": {"operator_keys": {"ops": public_key_b64(self.operator)}}}
         self.broker = LocalBroker()
         self.broker.start()
         self.sub = _Subscriber(self.broker.host, self.broker.port)
@@ -219,6 +226,27 @@ class _Run:
             raise
         self._runner = threading.Thread(target=self.daemon.run, daemon=True)
         self._runner.start()
+        if self.operator is not None:
+            self.pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"operator-{os.getpid()}")
+            self.pub.connect(self.broker.host, self.broker.port)
+            self.pub.loop_start()
+
+    def send(self, cmd: str, args: dict[str, object]) -> dict[str, Any]:
+        """A signed command; its result as published (or a note that none came)."""
+        from edged.mqtt.signing import sign_command
+
+        assert self.pub is not None and self.operator is not None
+        link = self.daemon.wiring.mqtt if self.daemon.wiring is not None else None
+        _wait(lambda: link is not None and link.connected.is_set())
+        time.sleep(0.3)  # its command subscription is in place
+        topic = f"edged/{DEVICE}/cmd/{cmd}"
+        before = len(self.sub.results(f"{topic}/result"))
+        self.pub.publish(
+            topic, sign_command(self.operator, "ops", cmd, DEVICE, args), qos=1
+        ).wait_for_publish(5)
+        _wait(lambda: len(self.sub.results(f"{topic}/result")) > before)
+        got = self.sub.results(f"{topic}/result")
+        return got[-1] if len(got) > before else {"ok": False, "error": "no answer"}
 
     @property
     def opens(self) -> list[float]:
@@ -238,6 +266,9 @@ class _Run:
         return granted - refused
 
     def close(self) -> None:
+        if self.pub is not None:
+            self.pub.loop_stop()
+            self.pub.disconnect()
         self.daemon.request_stop()
         if self._runner is not None:
             self._runner.join(timeout=10)
@@ -313,7 +344,7 @@ def state_readonly(workdir: Path) -> Outcome:
         )
         subprocess.run([sys.executable, "-c", crash, str(outbox)], check=True, env=dict(os.environ))
         _remount(state, "ro")
-        run = _Run(workdir, outbox, clip=clip)
+        run = _Run(workdir, outbox, clip=clip, commands=True)
         try:
             obs["alarm_direct"] = _wait(
                 lambda: any(a.get("active") for a in _alarms(run.sub, "storage_failure"))
@@ -321,6 +352,11 @@ def state_readonly(workdir: Path) -> Outcome:
             failing = _failing_status(run.sub)
             obs["status_reason"] = failing[0]["components"]["storage"] if failing else None
             obs["decided_while_readonly"] = _wait(lambda: run.decided() >= 2) and run.decided()
+            remote = run.send("open", {"reason": "visitor"})
+            obs["remote_open"] = remote.get("detail") or remote.get("error")
+            obs["remote_open_refused"] = remote.get("ok") is False and "cannot be recorded" in json.dumps(
+                remote
+            )
             obs["grants_while_readonly"] = len(run.opens)
             writable_at = time.perf_counter()
             _remount(state, "rw")
@@ -335,6 +371,7 @@ def state_readonly(workdir: Path) -> Outcome:
         and obs["status_reason"] is not None
         and "readonly" in obs["status_reason"]
         and bool(obs["decided_while_readonly"])
+        and obs["remote_open_refused"]
         and obs["grants_while_readonly"] == 0
         and obs["recovered"]
         and obs["grants_after_recovery"]
@@ -422,7 +459,6 @@ def erase_reaches_stores(workdir: Path) -> Outcome:
     from edged.identity.crypto import write_new_key
     from edged.identity.gallery import Gallery, embedder_tag
     from edged.identity.records import NewTemplate, Person
-    from edged.mqtt.signing import generate_private_key_pem, load_private_key, public_key_b64, sign_command
 
     clip, face = _face_clip(workdir / "walk.avi")
     key_file = workdir / "gallery.key"
@@ -433,7 +469,6 @@ def erase_reaches_stores(workdir: Path) -> Outcome:
     ) as gallery:
         person = Person(ERASE_ID, ERASE_NAME, datetime.now(timezone.utc), "fault scenario")
         gallery.add(person, [NewTemplate(face.embedding)])
-    operator = load_private_key(generate_private_key_pem())
     log_path = workdir / "daemon.log"
     handler = logging.FileHandler(log_path)
     handler.setLevel(logging.DEBUG)
@@ -445,28 +480,9 @@ def erase_reaches_stores(workdir: Path) -> Outcome:
     outbox_dir = workdir / "state"
     try:
         run = _Run(
-            workdir,
-            outbox_dir / "outbox.sqlite3",
-            mode="access",
-            clip=clip,
-            identity=identity,
-            mqtt={"commands": {"operator_keys": {"ops": public_key_b64(operator)}}},
+            workdir, outbox_dir / "outbox.sqlite3", mode="access", clip=clip, identity=identity, commands=True
         )
-        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="faults-operator")
-        pub.connect(run.broker.host, run.broker.port)
-        pub.loop_start()
         try:
-
-            def send(cmd: str, args: dict[str, object]) -> dict[str, Any]:
-                topic = f"edged/{DEVICE}/cmd/{cmd}"
-                before = len(run.sub.results(f"{topic}/result"))
-                pub.publish(topic, sign_command(operator, "ops", cmd, DEVICE, args), qos=1).wait_for_publish(
-                    5
-                )
-                _wait(lambda: len(run.sub.results(f"{topic}/result")) > before)
-                got = run.sub.results(f"{topic}/result")
-                return got[-1] if len(got) > before else {"ok": False, "error": "no answer"}
-
             obs["granted_by_name"] = _wait(
                 lambda: any(
                     (e.get("identity") or {}).get("person_id") == ERASE_ID
@@ -474,13 +490,13 @@ def erase_reaches_stores(workdir: Path) -> Outcome:
                     if e.get("decision") == "granted"
                 )
             )
-            obs["mode_locked"] = send("mode", {"mode": "locked"}).get("ok")  # no new passage races the erase
+            obs["mode_locked"] = run.send("mode", {"mode": "locked"}).get("ok")  # no passage races the erase
             time.sleep(1.0)
             handler.flush()
             files = [*outbox_dir.glob("outbox.sqlite3*"), log_path]
             needles = [ERASE_ID.encode(), ERASE_NAME.encode()]
             obs["found_before_erase"] = _hits(files, needles)
-            answer = send("erase", {"person_id": ERASE_ID})
+            answer = run.send("erase", {"person_id": ERASE_ID})
             obs["erase_ok"] = answer.get("ok")
             obs["scrubbed"] = (answer.get("result") or {}).get("outbox_messages_scrubbed")
             handler.flush()
@@ -488,8 +504,6 @@ def erase_reaches_stores(workdir: Path) -> Outcome:
             files = [*outbox_dir.glob("outbox.sqlite3*"), *gallery_files, log_path]
             obs["found_after_erase"] = _hits(files, needles)
         finally:
-            pub.loop_stop()
-            pub.disconnect()
             run.close()
     finally:
         edged_log.removeHandler(handler)
