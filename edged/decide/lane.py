@@ -296,6 +296,8 @@ class LaneController:
         else:
             self.gate.deny()
         self.latency.add("gate", (time.perf_counter() - t0) * 1000.0)
+        if case.usable_at is not None:  # first usable frame → gate command (the event's is → decision)
+            self.latency.add("decision", (self.clock() - case.usable_at) * 1000.0)
         self.passages.append(record)
         if verdict.decision == "grant":
             recorded = self.machine.granted(track_id, verdict.person_id, now, data)
@@ -308,8 +310,6 @@ class LaneController:
     def _record(self, track_id: int, case: Case, verdict: Verdict, gate: str) -> PassageRecord:
         ev = case.evidence
         latency_ms = (self.clock() - case.usable_at) * 1000.0 if case.usable_at is not None else None
-        if latency_ms is not None:
-            self.latency.add("decision", latency_ms)
         return PassageRecord(
             track_id=track_id,
             person_id=verdict.person_id,
