@@ -94,6 +94,7 @@ class Outbox:
         self._last_age_check = float("-inf")
         self.failure: str | None = None  # why the last write failed; None while writes succeed
         self.unrecorded: dict[str, int] = {}  # messages that could not be written, by type, not yet counted
+        self._handed_loss: set[int] = set()  # loss reports handed to the publisher: never replaced
         self._memory_nonces: dict[str, float] = {}  # command nonces seen while the file was not writable
         self._unreported: dict[str, int] = {}  # losses a probe counted, for the next append to report
         self._skipped = 0  # sequence numbers used (failed writes, direct messages) not yet in last_seq
@@ -333,8 +334,13 @@ class Outbox:
                 self.unrecorded.pop(type_, None)
 
     def _replace_loss_reports(self) -> None:
-        """A new loss report carries every count: one still waiting is replaced, and counted."""
-        old = self._db.execute("DELETE FROM outbox WHERE priority = ?", (LOSS_PRIORITY,)).rowcount
+        """A new loss report carries every count: one still waiting (not yet handed to the publisher)
+        is replaced, and counted; one already on its way is left to arrive."""
+        handed = sorted(self._handed_loss)
+        marks = ",".join("?" * len(handed))
+        old = self._db.execute(
+            f"DELETE FROM outbox WHERE priority = ? AND seq NOT IN ({marks})", (LOSS_PRIORITY, *handed)
+        ).rowcount
         if old:
             self._add_counter("dropped:loss_report", old)
             self._count -= old
@@ -376,10 +382,11 @@ class Outbox:
         """Messages still waiting for an acknowledgement, oldest first, with seq > after_seq."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, id, type, topic, payload, created, expiry_s FROM outbox "
+                "SELECT seq, id, type, topic, payload, created, expiry_s, priority FROM outbox "
                 "WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             ).fetchall()
+            self._handed_loss.update(r[0] for r in rows if r[7] == LOSS_PRIORITY)
         return [OutboxRow(r[0], r[1], r[2], r[3], bytes(r[4]), r[5], r[6]) for r in rows]
 
     def ack(self, seqs: list[int]) -> None:
@@ -401,6 +408,7 @@ class Outbox:
                 raise
             self._count -= removed
             self._loss -= loss
+            self._handed_loss.difference_update(seqs)
             self.changed.notify_all()
 
     def wait_until_empty(self, timeout_s: float) -> bool:

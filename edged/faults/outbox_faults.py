@@ -257,6 +257,10 @@ class _Run:
     def decided(self) -> int:
         return len(self.daemon.lane.passages) if self.daemon.lane is not None else 0
 
+    def not_recorded(self) -> int:
+        lane = self.daemon.lane
+        return sum(1 for p in lane.passages if "not_recorded" in p.reasons) if lane is not None else 0
+
     def granted_received(self) -> int:
         """Passages that went through as far as the subscriber can tell (a grant the gate then refused
         is followed by a denial with gate_fault)."""
@@ -280,8 +284,11 @@ class _Run:
 
 def disk_full(workdir: Path) -> Outcome:
     """The state directory (a 2 MiB tmpfs, the rest taken by a filler file) fills up while people walk
-    through: not one grant the gate cannot record, the alarm and a failing status reach the broker
-    directly, and after space is freed the loss report counts every sequence number that never arrived."""
+    through: not one grant the gate cannot record (every open has its passage received; people decided
+    while writes fail are denied ``not_recorded``), the alarm and a failing status reach the broker
+    directly, and after space is freed the loss report counts every sequence number that never arrived.
+    (While the disk is full a write can still succeed in space the WAL already holds: such a grant is
+    recorded, and counted in ``grants_while_full``.)"""
     clip, _ = _face_clip(workdir / "walk.avi")
     obs: dict[str, Any] = {}
     with _tmpfs(workdir / "state") as state:
@@ -298,6 +305,7 @@ def disk_full(workdir: Path) -> Outcome:
             failed_at = time.perf_counter()
             _wait(lambda: run.decided() >= decided_at_fill + 2)  # people kept walking up
             obs["decided_while_full"] = run.decided() - decided_at_fill
+            obs["denied_not_recorded"] = run.not_recorded()
             obs["grants_after_fill_before_alarm"] = sum(1 for t in run.opens if filled_at < t <= failed_at)
             (state / "filler").unlink()
             freed_at = time.perf_counter()
@@ -308,6 +316,8 @@ def disk_full(workdir: Path) -> Outcome:
             obs["grants_after_recovery"] = _wait(lambda: any(t > freed_at for t in run.opens)) and sum(
                 1 for t in run.opens if t > freed_at
             )
+            run.daemon.set_mode("locked")  # nobody else let through while the last events are counted
+            time.sleep(1.0)
             link = run.daemon.wiring.mqtt if run.daemon.wiring is not None else None
             _wait(lambda: link is not None and len(link.outbox) == 0)
             time.sleep(0.5)
@@ -320,8 +330,7 @@ def disk_full(workdir: Path) -> Outcome:
         obs["recorded_before_fault"]
         and obs["alarm_direct"]
         and obs["status_failing"]
-        and obs["decided_while_full"] >= 1
-        and obs["grants_while_full"] == 0
+        and obs["denied_not_recorded"] >= 1
         and obs["recovered"]
         and bool(obs["grants_after_recovery"])
         and obs["gate_opens"] == obs["grants_received"]

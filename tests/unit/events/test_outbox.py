@@ -162,3 +162,18 @@ def test_nonces_are_remembered_in_memory_while_the_file_cannot_be_written(tmp_pa
     assert not outbox.remember_nonce("k:new", 100.0, 1.0)  # and its replay is still caught
     assert not outbox.remember_nonce("k:old", 100.0, 1.0)
     assert outbox.failure is not None
+
+
+def test_a_loss_report_on_its_way_is_not_replaced(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db")
+
+    def report() -> int:
+        seq, _ = outbox.append("alarm", "a", lambda s: (f"id{s}", b"{}"), loss_report=True)
+        return seq
+
+    first = report()
+    second = report()  # the first was still waiting: replaced and counted
+    assert [r.seq for r in outbox.pending(0, 10)] == [second]  # handed to the publisher now
+    third = report()
+    assert [r.seq for r in outbox.pending(0, 10)] == [second, third]
+    assert outbox.dropped() == {"loss_report": 1} and first not in (second, third)
