@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 STATUS_EVERY_S = 60.0  # a status event (frame rates, drops, gate) this often
 THERMAL_START_S = 15.0  # at start, wait this long for the thermal camera so both begin together
 VISION_HEARTBEAT_S = 5.0  # the vision loop beats at least every 0.2 s; 5 s of silence means it hung
+PROBE_EVERY_S = 2.0  # while events cannot be recorded, try a small write this often
 GATE_MODE_FOR: dict[Mode, GateMode] = {
     "access": "normal",
     "screening": "normal",
@@ -88,6 +89,8 @@ class Daemon:
         self.lane: LaneController | None = None
         self.console: Any = None  # edged.console.server.ConsoleServer when console.enabled
         self._camera_online = False
+        self._recording_failure: str | None = None  # why events cannot be recorded; None while they can
+        self._recording_news = threading.Event()
         self.reloads = 0
         self.rejected_reloads = 0
         self._reload_check: IsolatedCheck | None = None
@@ -119,6 +122,11 @@ class Daemon:
         except WiringError as exc:
             raise StartupError(str(exc)) from exc
         self.wiring.events_add_listener(self._on_event)
+        outbox = self.wiring.outbox
+        if outbox is not None:
+            outbox.add_health_listener(self._recording_changed)
+            if outbox.failure is not None:
+                self._recording_changed(outbox.failure)
         gate = self.wiring.gate
         gate.start()
         self.lane = LaneController(
@@ -205,11 +213,55 @@ class Daemon:
             gate.set_mode(self.wiring.gate_fail_state)
         elif status.state == "online" and not self._camera_online:
             self._camera_online = True
-            gate.set_mode(GATE_MODE_FOR[self.cfg.policy.mode])
+            if self._may_open():
+                gate.set_mode(GATE_MODE_FOR[self.cfg.policy.mode])
+
+    def _may_open(self) -> bool:
+        """The gate leaves its fail state only while the camera delivers and events can be recorded."""
+        return self._camera_online and self._recording_failure is None
+
+    def _recording_changed(self, failure: str | None) -> None:
+        """From the outbox (any thread, inside its lock): shut the gate now, say so from the main loop."""
+        self._recording_failure = failure
+        self._recording_news.set()
+        if failure is not None and self.wiring is not None:
+            self.wiring.gate.set_mode(self.wiring.gate_fail_state)
+
+    def _recording_turn(self, now: float, next_probe: float) -> float:
+        """Announce a change in recording health; while it fails, probe; returns the next probe time."""
+        assert self.wiring is not None
+        if self._recording_news.is_set():
+            self._recording_news.clear()
+            failure = self._recording_failure
+            if failure is not None:
+                log.error("events cannot be recorded (%s): the gate stays in its fail state", failure)
+                self._publish("storage.failing", {"reason": failure})
+            else:
+                log.warning("events are recorded again")
+                self._publish("storage.ok", {})
+                if self._may_open():
+                    self.wiring.gate.set_mode(GATE_MODE_FOR[self.cfg.policy.mode])
+        if self._recording_failure is not None and self.wiring.outbox is not None and now >= next_probe:
+            self.wiring.outbox.probe()
+            return now + PROBE_EVERY_S
+        return next_probe
 
     def publish(self, kind: str, payload: dict[str, Any]) -> None:
         """Record an event from outside the lane (operator commands)."""
         self._publish(kind, payload)
+
+    def record(self, kind: str, payload: dict[str, Any]) -> None:
+        """Record an event that must be stored before acting on it; raises if it cannot be."""
+        if self.wiring is None:
+            raise RuntimeError("the daemon is not running yet")
+        payload.setdefault("lane", self.cfg.lane)
+        self.wiring.events.publish(kind, payload)
+
+    def forget(self, *terms: str) -> int:
+        """After an erase: the person's id and name leave the outbox too (waiting events are rewritten,
+        no copy left in free pages or the WAL). The log never holds them. Returns messages rewritten."""
+        outbox = self.wiring.outbox if self.wiring is not None else None
+        return outbox.scrub(list(terms)) if outbox is not None else 0
 
     def set_mode(self, mode: Mode) -> None:
         """Change the passage mode now (an operator command); a later reload from the file sets it again."""
@@ -217,7 +269,7 @@ class Daemon:
         self.cfg = self.cfg.model_copy(update={"policy": policy})
         if self.lane is not None:
             self.lane.set_policy(self._policy(self.cfg))
-        if self.wiring is not None and self._camera_online:
+        if self.wiring is not None and self._may_open():
             self.wiring.gate.set_mode(GATE_MODE_FOR[mode])
         log.warning("mode set to %s by command", mode)
         self._publish("config.reloaded", {"mode": mode, "needs_restart": [], "by": "command"})
@@ -254,6 +306,7 @@ class Daemon:
             delivered, dropped = sup.delivered, sup.dropped
             cameras[name] = {
                 "state": sup.status.state,
+                "reason": sup.status.reason,
                 "fps": round((delivered - before[0]) / span, 2),
                 "dropped": dropped - before[1],
                 "reconnects": sup.reconnects,
@@ -266,6 +319,7 @@ class Daemon:
             "cameras": cameras,
             "gate": {"ok": gate.ok, "mode": gate.mode, "link_up": gate.link_up} if gate else {},
             "stale": self.heartbeats.stale(),
+            "recording": self._recording_failure or "ok",
         }
 
     # ---- main loop, signals, reload -------------------------------------------------------------
@@ -291,7 +345,9 @@ class Daemon:
         assert self.wiring is not None
         started = time.monotonic()
         next_status = started + STATUS_EVERY_S
+        next_probe = started
         while not self._stop.wait(0.1):
+            next_probe = self._recording_turn(time.monotonic(), next_probe)
             if time.monotonic() >= next_status:
                 next_status += STATUS_EVERY_S
                 self._publish("daemon.status", self.status_report())
@@ -364,7 +420,7 @@ class Daemon:
         logging.getLogger("edged").setLevel(self.cfg.log_level.upper())
         if self.lane is not None:
             self.lane.set_policy(self._policy(self.cfg))
-        if self.wiring is not None and new.policy.mode != old.policy.mode and self._camera_online:
+        if self.wiring is not None and new.policy.mode != old.policy.mode and self._may_open():
             self.wiring.gate.set_mode(GATE_MODE_FOR[new.policy.mode])
         self.reloads += 1
         if needs_restart:

@@ -11,6 +11,7 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from edged.events.outbox import OutboxError
 from edged.mqtt.command_models import (
     EnrollArgs,
     EraseArgs,
@@ -51,13 +52,21 @@ class DaemonCommands:
         lane = self.daemon.cfg.lane
         if args.lane is not None and args.lane != lane:
             raise CommandFailed(f"this unit is lane {lane!r}, not {args.lane!r}")
-        result = self._wiring().gate.grant(args.direction)
+        wiring = self._wiring()
+        event: dict[str, Any] = {
+            "remote": True,
+            "direction": args.direction,
+            "detail": args.reason,
+            "reasons": [],
+        }
+        try:
+            self.daemon.record("passage.granted", event)  # recorded before the gate opens
+        except Exception as exc:
+            raise CommandFailed(f"the grant cannot be recorded, the gate stays shut: {exc}") from None
+        result = wiring.gate.grant(args.direction)
         if not result.accepted:
+            self.daemon.publish("passage.denied", {**event, "reasons": ["gate_fault"], "gate": result.reason})
             raise CommandFailed(f"gate refused: {result.reason}")
-        self.daemon.publish(
-            "passage.granted",
-            {"remote": True, "direction": args.direction, "detail": args.reason, "reasons": []},
-        )
         return {"accepted": True, "pulse_s": result.pulse_s}
 
     def mode(self, args: ModeArgs) -> dict[str, Any]:
@@ -69,7 +78,7 @@ class DaemonCommands:
 
         gallery = self._gallery()
         if gallery.person(args.person_id) is not None:
-            raise CommandFailed(f"person {args.person_id!r} is already enrolled")
+            raise CommandFailed("that person is already enrolled")  # no id: refusals are logged
         person = Person(
             args.person_id,
             args.display_name or args.person_id,
@@ -103,10 +112,17 @@ class DaemonCommands:
 
     def erase(self, args: EraseArgs) -> dict[str, Any]:
         gallery = self._gallery()
-        if gallery.person(args.person_id) is None:
-            raise CommandFailed(f"person {args.person_id!r} is not enrolled")
+        person = gallery.person(args.person_id)
+        if person is None:
+            raise CommandFailed("that person is not enrolled")  # no id: refusals are logged
         receipt = gallery.erase(args.person_id)
-        return dict(receipt.to_json())
+        result = dict(receipt.to_json())
+        try:
+            result["outbox_messages_scrubbed"] = self.daemon.forget(person.person_id, person.name)
+        except OutboxError as exc:  # erased from the gallery; say plainly what is left
+            log.error("the erased person's events could not be scrubbed from the outbox: %s", exc)
+            result["outbox_scrub_error"] = str(exc)
+        return result
 
     def reload(self, args: ReloadArgs) -> dict[str, Any]:
         self.daemon.request_reload()

@@ -4,10 +4,12 @@ from where the MQTT link publishes them (and keeps them while the broker is away
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Literal, get_args
 
-from edged.events.outbox import Outbox
+from edged.events.outbox import Outbox, OutboxError
 from edged.events.payloads import (
+    BODY_TYPES,
     AlarmBody,
     AuditBody,
     Body,
@@ -20,7 +22,7 @@ from edged.events.payloads import (
     StatusBody,
     Temperature,
 )
-from edged.events.stream import EventStream
+from edged.events.stream import EventStream, event_topic
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +46,66 @@ ALARMS = {
 }
 
 
-class OutboxSink:
-    """``EventSink`` over an :class:`EventStream`: one payload per lane event, nothing held in memory."""
+# Sends one (topic, payload) to the broker without the outbox; True if it was taken.
+DirectSend = Callable[[str, bytes], bool]
 
-    def __init__(self, stream: EventStream, mode: str = "access") -> None:
+
+class OutboxSink:
+    """``EventSink`` over an :class:`EventStream`: one payload per lane event, nothing held in memory.
+
+    When the outbox cannot be written, ``publish`` raises (so the lane knows its passage is not recorded)
+    after sending alarms and statuses straight to the broker through ``direct``, under the sequence
+    number the failed write left unused."""
+
+    def __init__(self, stream: EventStream, mode: str = "access", direct: DirectSend | None = None) -> None:
         self.stream = stream
         self.mode = mode
+        self.direct = direct
         self.components: dict[str, str] = {}
         self.unmapped: dict[str, int] = {}
+        self.sent_directly = 0
 
     def publish(self, kind: str, payload: dict[str, Any]) -> None:
+        if kind in ("storage.failing", "storage.ok"):
+            failing = kind == "storage.failing"
+            reason = str(payload.get("reason") or "")
+            self.components["storage"] = f"failing: {reason}"[:200] if failing else "ok"
+            alarm = AlarmBody(
+                alarm="storage_failure",
+                severity="critical",
+                active=failing,
+                detail=(
+                    "events cannot be recorded, the gate stays shut: " + reason
+                    if failing
+                    else "recording again"
+                )[:1024],
+            )
+            failed: OutboxError | None = None
+            for item in (alarm, self._status()):
+                try:
+                    self._emit(item)
+                except OutboxError as exc:
+                    failed = failed or exc
+            if failed is not None:
+                raise failed
+            return
         body = self.to_body(kind, payload)
         if body is None:
             self.unmapped[kind] = self.unmapped.get(kind, 0) + 1
             return
-        self.stream.emit(body)
+        self._emit(body)
+
+    def _emit(self, body: Body) -> None:
+        try:
+            self.stream.emit(body)
+        except OutboxError as exc:
+            if self.direct is not None and exc.seq is not None and isinstance(body, (AlarmBody, StatusBody)):
+                type_ = BODY_TYPES[type(body)]
+                event = self.stream.envelope(body, exc.seq)
+                if self.direct(event_topic(type_), event.model_dump_json().encode()):
+                    self.stream.outbox.sent_instead(type_)
+                    self.sent_directly += 1
+            raise
 
     def to_body(self, kind: str, p: dict[str, Any]) -> Body | None:
         lane = str(p.get("lane") or "lane")
@@ -107,7 +154,8 @@ class OutboxSink:
         ]
         health = "ok" if not bad else "degraded"
         if any(
-            self.components.get(k, "").startswith(("offline", "fail_state")) for k in ("camera.rgb", "gate")
+            self.components.get(k, "").startswith(("offline", "fail_state", "failing"))
+            for k in ("camera.rgb", "gate", "storage")
         ):
             health = "failing"
         gate = self.components.get("gate", "ok")
@@ -121,7 +169,10 @@ class OutboxSink:
     def _periodic(self, p: dict[str, Any]) -> StatusBody:
         cams = p.get("cameras", {})
         for name, c in cams.items():
-            self.components[f"camera.{name}"] = f"{c['state']}: {c['dropped']} frames dropped"
+            if c["state"] == "online":
+                self.components[f"camera.{name}"] = f"online: {c['dropped']} frames dropped"
+            else:  # keep the reason it is not delivering
+                self.components[f"camera.{name}"] = f"{c['state']}: {c.get('reason', 'unknown')}"[:200]
         base = self._status()
         fps = {name: float(c["fps"]) for name, c in cams.items()}
         return base.model_copy(update={"fps": fps})

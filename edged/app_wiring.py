@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 EventListener = Callable[[str, dict[str, Any]], None]
 
+# never written to the log: the log cannot be erased with the person (journald keeps it)
+PERSONAL_KEYS = frozenset({"person_id", "name", "display_name", "credential"})
+
 # gate `type:` → (module, class); optional drivers are imported only when configured
 GATE_DRIVERS = {
     "simulator": ("edged.gate.simulator", "SimulatorGateDriver"),
@@ -62,7 +65,8 @@ class FanOutSink:
     def publish(self, kind: str, payload: dict[str, Any]) -> None:
         with self._lock:
             self.count += 1
-            log.info("event %s %s", kind, json.dumps(payload, default=str, sort_keys=True))
+            loggable = {k: v for k, v in payload.items() if k not in PERSONAL_KEYS}
+            log.info("event %s %s", kind, json.dumps(loggable, default=str, sort_keys=True))
             if self.durable is not None:
                 self.durable.publish(kind, payload)
             for listener in self.listeners:
@@ -80,6 +84,7 @@ class Wiring:
     identity: IdentitySearch | None = None
     thermal: ThermalProbe | None = None
     mqtt: Any = None  # edged.mqtt.client.MqttLink when MQTT is enabled
+    outbox: Any = None  # edged.events.outbox.Outbox when MQTT is enabled
     starters: list[Callable[[], None]] = field(default_factory=list)
     stoppers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -184,9 +189,11 @@ def _wire_mqtt(cfg: EdgedConfig, wiring: Wiring, commands: Any) -> None:
         outbox = Outbox(ob.path, max_events=ob.max_events, max_age_s=ob.max_age_s)
     except OutboxError as exc:
         raise WiringError(str(exc)) from exc
-    wiring.events.durable = OutboxSink(EventStream(cfg.device_id, outbox), cfg.policy.mode)
     link = MqttLink(cfg.mqtt, cfg.device_id, outbox, handler=commands)
+    stream = EventStream(cfg.device_id, outbox)
+    wiring.events.durable = OutboxSink(stream, cfg.policy.mode, direct=link.publish_now)
     wiring.mqtt = link
+    wiring.outbox = outbox
     wiring.starters.append(link.start)
     wiring.stoppers.append(outbox.close)
     wiring.stoppers.append(lambda: link.stop(drain_s=2.0))

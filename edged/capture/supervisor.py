@@ -51,6 +51,7 @@ class CaptureSupervisor:
         self.last_frame_at: float | None = None
         self._state = "offline"
         self._reason = "not started"
+        self._reported = False  # the first status is always reported, even "offline" (never started)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"capture-{self.name}", daemon=True)
 
@@ -69,10 +70,11 @@ class CaptureSupervisor:
     def _set(self, state: str, reason: str) -> None:
         if state == self._state and reason == self._reason:
             return
-        changed = state != self._state
+        changed = state != self._state or not self._reported
         self._state, self._reason = state, reason
         if not changed:
             return
+        self._reported = True
         (log.info if state != "offline" else log.warning)("camera %s %s: %s", self.name, state, reason)
         if self.on_status is not None:
             try:

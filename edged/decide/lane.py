@@ -338,15 +338,11 @@ class LaneController:
         return last is not None and now - last < timing.grant_timeout_s + timing.denied_hold_s
 
     def _act(self, track_id: int, case: Case, verdict: Verdict) -> None:
-        ev = case.evidence
-        point = verdict.point
         now = self.clock()
         if self._repeat(verdict, now):
             self.repeats += 1
             self.machine.forget(track_id, now)
-            log.info(
-                "track %d is %s again, granted moments ago: no second grant", track_id, verdict.person_id
-            )
+            log.info("track %d is a person granted moments ago: no second grant", track_id)
             return
         if verdict.decision == "grant" and verdict.person_id is not None:
             window = self.policy.cfg.timing.grant_timeout_s + self.policy.cfg.timing.denied_hold_s
@@ -354,24 +350,48 @@ class LaneController:
             self._granted_at[verdict.person_id] = now
         gate_said = "deny"
         t0 = time.perf_counter()
+        record = self._record(track_id, case, verdict, "opening" if verdict.decision == "grant" else "deny")
+        data = record.to_json()
+        data["direction"] = self.policy.cfg.direction
+        if verdict.decision == "grant" and not self._record_first("passage.granted", data):
+            # a gate that cannot record what it does does not open: the person is denied
+            verdict = Verdict("deny", ("not_recorded", *verdict.reasons), verdict.alarms, verdict.person_id)
+            case.verdict = verdict
+            record.decision, record.reasons, record.gate = "deny", list(verdict.reasons), "not recorded"
+            data.update(decision="deny", reasons=list(verdict.reasons), gate="not recorded")
+            self._granted_at.pop(verdict.person_id or "", None)
         if verdict.decision == "grant":
             credential = None
             if case.hit is not None and case.hit.credential and case.hit.credential.isdigit():
                 credential = int(case.hit.credential)
             result = self.gate.grant(self.policy.cfg.direction, credential=credential)
             gate_said = "opened" if result.accepted else f"refused: {result.reason}"
+            record.gate = gate_said
             if not result.accepted:
                 refused = "gate_outcome_unknown" if result.outcome_unknown else "gate_refused"
                 verdict = Verdict("deny", (refused, *verdict.reasons), verdict.alarms, verdict.person_id)
                 case.verdict = verdict
+                record.decision, record.reasons = "deny", list(verdict.reasons)
+                data.update(decision="deny", reasons=list(verdict.reasons), gate=gate_said)
+                self._granted_at.pop(verdict.person_id or "", None)
         else:
             self.gate.deny()
-        done = self.clock()
         self.latency.add("gate", (time.perf_counter() - t0) * 1000.0)
-        latency_ms = (done - case.usable_at) * 1000.0 if case.usable_at is not None else None
-        if latency_ms is not None:
-            self.latency.add("decision", latency_ms)
-        record = PassageRecord(
+        if case.usable_at is not None:  # first usable frame → gate command (the event's is → decision)
+            self.latency.add("decision", (self.clock() - case.usable_at) * 1000.0)
+        self.passages.append(record)
+        if verdict.decision == "grant":
+            recorded = self.machine.granted(track_id, verdict.person_id, now, data)
+            self._apply([a for a in recorded if a.event != "passage.granted"])  # committed before opening
+        else:
+            self._apply(self.machine.denied(track_id, verdict.person_id, now, data))
+        for alarm in verdict.alarms:
+            self._publish(f"alarm.{alarm}", {"track_id": track_id, "person_id": verdict.person_id})
+
+    def _record(self, track_id: int, case: Case, verdict: Verdict, gate: str) -> PassageRecord:
+        ev, point = case.evidence, verdict.point
+        latency_ms = (self.clock() - case.usable_at) * 1000.0 if case.usable_at is not None else None
+        return PassageRecord(
             track_id=track_id,
             person_id=verdict.person_id,
             name=case.hit.name if case.hit is not None and verdict.person_id else None,
@@ -389,17 +409,20 @@ class LaneController:
             liveness=ev.liveness,
             temperature_c=ev.temperature_c,
             latency_ms=latency_ms,
-            gate=gate_said,
+            gate=gate,
         )
-        self.passages.append(record)
-        data = record.to_json()
-        data["direction"] = self.policy.cfg.direction
-        if verdict.decision == "grant":
-            self._apply(self.machine.granted(track_id, verdict.person_id, now, data))
-        else:
-            self._apply(self.machine.denied(track_id, verdict.person_id, now, data))
-        for alarm in verdict.alarms:
-            self._publish(f"alarm.{alarm}", {"track_id": track_id, "person_id": verdict.person_id})
+
+    def _record_first(self, kind: str, payload: dict[str, Any]) -> bool:
+        """Commit the grant's event before the gate opens; False if it could not be recorded."""
+        payload.setdefault("lane", self.lane)
+        try:
+            self.events.publish(kind, payload)
+        except Exception:
+            log.exception(
+                "passage of track %d could not be recorded: the gate stays shut", payload["track_id"]
+            )
+            return False
+        return True
 
     def _apply(self, actions: list[Action]) -> None:
         for a in actions:

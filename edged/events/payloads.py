@@ -35,6 +35,7 @@ DenyReason = Literal[
     "timeout",
     "gate_fault",
     "gate_outcome_unknown",
+    "not_recorded",
 ]
 
 AlarmKind = Literal[
@@ -44,6 +45,7 @@ AlarmKind = Literal[
     "forced_entry",
     "gate_fault",
     "outbox_overflow",
+    "storage_failure",
     "no_mask",
     "incorrect_mask",
     "low_quality",
@@ -140,7 +142,9 @@ class AlarmBody(Payload):
     detail: str = Field(default="", max_length=1024)
     related_id: str | None = Field(default=None, pattern=ID_PATTERN)
     dropped: dict[str, int] | None = Field(
-        default=None, description="outbox_overflow: events dropped, by type"
+        default=None,
+        description="outbox_overflow: every message dropped or not recorded since the outbox was created, "
+        "by type (loss_report: earlier reports this one replaced); the newest report supersedes the others",
     )
 
 

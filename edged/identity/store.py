@@ -90,10 +90,18 @@ def _new_row_id() -> int:
 
 
 class GalleryStore:
-    def __init__(self, path: Path, cipher: Cipher, *, integrity_check: bool = True):
+    def __init__(self, path: Path, cipher: Cipher, *, integrity_check: bool = True, create: bool = False):
+        """A missing file becomes a new gallery; an empty (0-byte) one is refused unless ``create``:
+        SQLite would take it as a new, empty database, and a truncated gallery would admit nobody
+        without a word."""
         self.path = Path(path)
         self._cipher = cipher
         self._lock = threading.RLock()
+        if not create and self.path.is_file() and self.path.stat().st_size == 0:
+            raise StoreError(
+                f"gallery database {self.path} is empty (0 bytes): truncated or never written; "
+                "restore it from a backup, or delete it to start a new gallery"
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)

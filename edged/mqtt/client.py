@@ -259,6 +259,12 @@ class MqttLink:
         self._client.disconnect()
         self._client.loop_stop()
 
+    def publish_now(self, topic: str, payload: bytes) -> bool:
+        """Hand one message to paho directly, not through the outbox (for when the outbox cannot be
+        written): kept in memory only, sent when connected. False if paho refused it."""
+        info = self._client.publish(self.topics.under(topic), payload, qos=1)
+        return info.rc in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN)
+
     # --- paho callbacks (network thread) -------------------------------------------------------
 
     def _on_connect(

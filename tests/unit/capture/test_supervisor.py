@@ -135,3 +135,15 @@ def test_file_end_is_reported_and_frames_not_taken_are_dropped(tmp_path: Path) -
     last = sup.slot.take(0.0)
     assert last is not None and last.index == 9
     assert sup.delivered == 10 and sup.dropped == 9  # nobody consumed: all but the newest were dropped
+
+
+def test_a_camera_that_never_starts_is_reported_at_once_with_its_reason(tmp_path: Path) -> None:
+    rec = Recorder()
+    src = OpenCvSource(FileSourceConfig(path=tmp_path / "no-such-camera.avi", realtime=False), name="rgb")
+    sup = CaptureSupervisor(src, FAST, rec)
+    sup.start()
+    try:
+        assert wait_for(lambda: rec.names()[:1] == ["offline"])
+        assert rec.states[0].reason != "not started" and "no-such-camera" in rec.states[0].reason
+    finally:
+        sup.stop()

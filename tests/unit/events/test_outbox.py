@@ -115,3 +115,65 @@ def test_the_bound_holds_and_higher_priority_outlives_lower(types: list[str], li
         # Nothing of a higher priority was dropped while a lower one is still kept.
         assert all(PRIORITY[t] <= lowest_kept for _, t in dropped)
         outbox.close()
+
+
+def test_a_failed_write_leaves_a_gap_a_count_and_a_failure(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db")
+    heard: list[str | None] = []
+    outbox.add_health_listener(heard.append)
+    assert _add(outbox, "passage") == 1
+    outbox._db.execute("PRAGMA query_only=ON")  # SQLite refuses every write, as on a read-only disk
+    for _ in range(2):
+        with pytest.raises(OutboxError, match="cannot record a passage"):
+            _add(outbox, "passage")
+    assert outbox.reserve_seq() == 4  # e.g. an alarm sent straight to the broker
+    assert outbox.failure is not None and heard == [outbox.failure]
+    assert outbox.probe()  # a fresh connection (as after a remount) can write again
+    assert _add(outbox, "alarm") == 5  # seqs 2-4 are a visible gap
+    assert heard[-1] is None and outbox.failure is None
+    assert outbox.dropped() == {"passage": 2}  # the two that were never written, counted
+    outbox.close()
+    assert Outbox(tmp_path / "o.db").last_seq == 5
+
+
+def test_erase_scrub_rewrites_waiting_messages_and_leaves_no_copy(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db")
+    outbox.append(
+        "passage", "p", lambda s: (f"id{s}", b'{"identity":{"person_id":"p-77","display_name":"Ann Zed"}}')
+    )
+    outbox.append("alarm", "a", lambda s: (f"id{s}", b'{"detail":"person_id=p-77, track_id=3"}'))
+    outbox.append("passage", "p", lambda s: (f"id{s}", b'{"identity":null}'))
+    outbox.ack([1])  # delivered: deleted, but its bytes may linger in free pages and the WAL
+    assert outbox.scrub(["p-77", "Ann Zed"]) == 1
+    assert [r.payload for r in outbox.pending(0, 10)] == [
+        b'{"detail":"person_id=[erased], track_id=3"}',
+        b'{"identity":null}',
+    ]
+    for f in tmp_path.iterdir():
+        data = f.read_bytes()
+        assert b"p-77" not in data and b"Ann Zed" not in data, f.name
+
+
+def test_nonces_are_remembered_in_memory_while_the_file_cannot_be_written(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db")
+    assert outbox.remember_nonce("k:old", 100.0, 0.0)
+    outbox._db.execute("PRAGMA query_only=ON")  # SQLite refuses every write
+    assert outbox.remember_nonce("k:new", 100.0, 0.0)  # a command can still be verified
+    assert not outbox.remember_nonce("k:new", 100.0, 1.0)  # and its replay is still caught
+    assert not outbox.remember_nonce("k:old", 100.0, 1.0)
+    assert outbox.failure is not None
+
+
+def test_a_loss_report_on_its_way_is_not_replaced(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db")
+
+    def report() -> int:
+        seq, _ = outbox.append("alarm", "a", lambda s: (f"id{s}", b"{}"), loss_report=True)
+        return seq
+
+    first = report()
+    second = report()  # the first was still waiting: replaced and counted
+    assert [r.seq for r in outbox.pending(0, 10)] == [second]  # handed to the publisher now
+    third = report()
+    assert [r.seq for r in outbox.pending(0, 10)] == [second, third]
+    assert outbox.dropped() == {"loss_report": 1} and first not in (second, third)

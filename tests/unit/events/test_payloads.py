@@ -108,7 +108,7 @@ def test_ids_are_unique_and_sort_in_creation_order() -> None:
     assert ids == sorted(ids)
 
 
-def test_an_overflowing_outbox_raises_one_alarm_per_interval(tmp_path: Path) -> None:
+def test_an_overflowing_outbox_keeps_one_loss_report_with_every_count(tmp_path: Path) -> None:
     stream = EventStream("gate-1", Outbox(tmp_path / "o.db", max_events=100))
     for _ in range(100):
         stream.emit(StatusBody(health="ok"))
@@ -117,9 +117,24 @@ def test_an_overflowing_outbox_raises_one_alarm_per_interval(tmp_path: Path) -> 
     rows = stream.outbox.pending(0, 1000)
     alarms = [json.loads(r.payload) for r in rows if r.type == "alarm"]
     assert len(alarms) == 1 and alarms[0]["alarm"] == "outbox_overflow"
-    assert alarms[0]["dropped"] == {"status": 1}
+    # 20 statuses pushed out by the passages; 19 earlier reports replaced by the last one
+    assert alarms[0]["dropped"] == {"status": 20, "loss_report": 19}
     assert sum(1 for r in rows if r.type == "passage") == 20
-    assert stream.outbox.dropped() == {"status": 21}  # 20 passages and the alarm pushed out statuses
+    assert stream.outbox.dropped() == alarms[0]["dropped"]
+
+
+def test_the_loss_report_outranks_the_alarms_it_reports(tmp_path: Path) -> None:
+    """Only alarms, all of one priority, far more than fit: the report of their loss survives them."""
+    stream = EventStream("gate-1", Outbox(tmp_path / "o.db", max_events=100))
+    for _ in range(250):
+        stream.emit(AlarmBody(alarm="tailgating", lane="l"))
+    rows = stream.outbox.pending(0, 1000)
+    reports = [json.loads(r.payload) for r in rows if b"outbox_overflow" in r.payload]
+    assert len(reports) == 1 and len(rows) == 101
+    last = max(r.seq for r in rows)
+    missing = last - len(rows)  # every sequence number that will never arrive
+    assert sum(reports[0]["dropped"].values()) == missing
+    assert reports[0]["dropped"]["alarm"] == 150
 
 
 def test_service_fills_outbox_figures_and_honours_switches(tmp_path: Path) -> None:

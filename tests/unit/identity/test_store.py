@@ -178,3 +178,13 @@ def test_bulk_add_is_all_or_nothing(tmp_path: Path) -> None:
     assert store.person_count() == 0 and store.template_counts() == {}
     assert [len(ids) for ids in store.add_people(entries, MODEL)] == [1, 1]
     store.close()
+
+
+def test_an_empty_gallery_file_is_refused_unless_asked_to_create(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    db.write_bytes(b"")  # truncated to nothing (a full disk, a bad copy)
+    with pytest.raises(StoreError, match="empty \\(0 bytes\\)"):
+        GalleryStore(db, Cipher(KEY))
+    assert db.stat().st_size == 0  # left as it was found
+    GalleryStore(db, Cipher(KEY), create=True).close()
+    GalleryStore(db, Cipher(KEY)).close()  # now a real (empty) gallery
