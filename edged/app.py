@@ -26,6 +26,7 @@ from edged.decide.policy import PolicyEngine
 from edged.gate.events import GateMode
 from edged.health import Heartbeats, SdNotifier, WatchdogFeeder, watchdog_interval_s
 from edged.health.metrics import LatencyRecorder
+from edged.thermal.decision import FeverDecider
 from edged.vision.pipeline import FacePipeline, load_mask_classifier, load_masked_embedder
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ class Daemon:
         self.notifier = notifier or SdNotifier()
         self.heartbeats = Heartbeats()
         self.latency = LatencyRecorder()
+        # thermal.fever restarts only with the daemon; its relative window outlives policy reloads
+        self.fever = FeverDecider(cfg.thermal.fever)
         self._given_wiring = wiring
         self._on_event = on_event
         self._stop = threading.Event()
@@ -86,6 +89,10 @@ class Daemon:
         self.reloads = 0
         self.rejected_reloads = 0
         self._last_report: tuple[float, dict[str, tuple[int, int]]] = (time.monotonic(), {})
+
+    def make_policy(self) -> PolicyEngine:
+        """The policy of the current config, with thermal.fever as its fever rule."""
+        return PolicyEngine(self.cfg.policy, self.cfg.vision, self.fever)
 
     # ---- start ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -112,7 +119,7 @@ class Daemon:
         gate.start()
         self.lane = LaneController(
             lane=cfg.lane,
-            policy=PolicyEngine(cfg.policy, cfg.vision),
+            policy=self.make_policy(),
             pipeline=self.pipeline,
             gate=gate,
             events=self.wiring.events,
@@ -196,7 +203,7 @@ class Daemon:
         policy = self.cfg.policy.model_copy(update={"mode": mode})
         self.cfg = self.cfg.model_copy(update={"policy": policy})
         if self.lane is not None:
-            self.lane.set_policy(PolicyEngine(self.cfg.policy, self.cfg.vision))
+            self.lane.set_policy(self.make_policy())
         if self.wiring is not None and self._camera_online:
             self.wiring.gate.set_mode(GATE_MODE_FOR[mode])
         log.warning("mode set to %s by command", mode)
@@ -311,7 +318,7 @@ class Daemon:
         self.cfg = old.model_copy(update={k: getattr(new, k) for k in RELOADABLE})
         logging.getLogger("edged").setLevel(self.cfg.log_level.upper())
         if self.lane is not None:
-            self.lane.set_policy(PolicyEngine(self.cfg.policy, self.cfg.vision))
+            self.lane.set_policy(self.make_policy())
         if self.wiring is not None and new.policy.mode != old.policy.mode and self._camera_online:
             self.wiring.gate.set_mode(GATE_MODE_FOR[new.policy.mode])
         self.reloads += 1

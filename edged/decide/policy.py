@@ -1,7 +1,7 @@
 """The policy engine: evidence about one person in, one verdict out (grant, deny, or not yet).
 
-Pure and synchronous, so every rule is tested directly; the daemon feeds it as evidence arrives and acts
-on the first verdict that is not ``pending``.
+Synchronous, and pure but for the relative fever mode's window of recent people, so every rule is tested
+directly; the daemon feeds it as evidence arrives and acts on the first verdict that is not ``pending``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Literal
 
 from edged.decide.config import PersonRights, PolicyConfig
+from edged.thermal.config import FeverConfig
+from edged.thermal.decision import FeverDecider
 from edged.vision.config import VisionConfig
 
 Decision = Literal["grant", "deny", "pending"]
@@ -39,6 +41,7 @@ class Evidence:
     temperatures_c: list[float] = field(default_factory=list)
     out_of_time: bool = False  # decide_within_s passed, or the person left: decide with what is known
     rights: PersonRights | None = None  # the matched person's validity and lanes from the gallery
+    temperature_entered: bool = False  # this person's reading joined the relative fever window
 
     @property
     def temperature_c(self) -> float | None:
@@ -63,9 +66,15 @@ class Verdict:
 
 
 class PolicyEngine:
-    def __init__(self, cfg: PolicyConfig, vision: VisionConfig | None = None):
+    """``fever`` says whether a person's fused temperature is a fever (``thermal.fever``: absolute, or
+    relative to the recent people); it is the one piece of state, shared across reloads by the daemon."""
+
+    def __init__(
+        self, cfg: PolicyConfig, vision: VisionConfig | None = None, fever: FeverDecider | None = None
+    ):
         vision = vision or VisionConfig.model_validate({})
         self.cfg = cfg
+        self.fever = fever or FeverDecider(FeverConfig())
         self.match_threshold = (
             cfg.match_threshold if cfg.match_threshold is not None else vision.match_threshold
         )
@@ -94,6 +103,15 @@ class PolicyEngine:
         return match.similarity - self.threshold_for(match.masked)
 
     def decide(self, ev: Evidence) -> Verdict:
+        verdict = self._verdict(ev)
+        t = ev.temperature_c
+        judged = self.cfg.temperature.rule != "off" and self.needs_screening
+        if judged and verdict.decision != "pending" and t is not None and not ev.temperature_entered:
+            self.fever.enter(t)  # once per person: the relative window counts people, not frames
+            ev.temperature_entered = True
+        return verdict
+
+    def _verdict(self, ev: Evidence) -> Verdict:
         mode = self.cfg.mode
         if mode == "locked":
             return Verdict("deny", ("mode_locked",))
@@ -172,7 +190,8 @@ class PolicyEngine:
                 return
         t = ev.temperature_c
         assert t is not None
-        if t > rule.max_c:
+        # the fused core estimate both ways: the site's skin offset makes forehead and canthus comparable
+        if self.fever.judge(t, t).decision == "elevated":
             (deny if rule.rule == "hard" else alarms).append("fever")
 
 
