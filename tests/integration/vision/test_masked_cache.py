@@ -156,3 +156,41 @@ def test_the_one_fold_probe_gives_every_variant_to_its_training_fold_only(
     of = {k: {x for p in pairs if p.fold == k for x in (p.a, p.b)} for k in (0, 1, 2)}
     assert seen["images"] == of[0] | of[1] | of[2]  # test, calibration and training fold
     assert seen["trained"] == of[2]
+
+
+def test_giving_every_variant_to_the_training_fold_only_changes_no_figure(
+    shared_data: Path, models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-fold masked probe on 16 pairs of each of its three folds, its cache built as run_mask_probe
+    builds it (every variant for the training fold only) and with every variant for every image."""
+    from edged.vision import lfw_mask_probe
+    from edged.vision.lfw import read_pairs
+
+    data = shared_data / "lfw"
+    pairs = read_pairs(data)
+    few = [
+        p
+        for k in (0, 1, 2)
+        for same in (True, False)
+        for p in [q for q in pairs if q.fold == k and q.same == same][:8]
+    ]
+    monkeypatch.setattr(lfw_mask_probe, "read_pairs", lambda _: few)
+    pipeline = FacePipeline(models_dir, OnnxRuntimeEngineConfig())
+    settings = HeadSettings(epochs=1, mask_variants=2)
+
+    def run(cache: str) -> dict:
+        monkeypatch.setenv("EDGED_CACHE_DIR", str(tmp_path / cache))
+        result = lfw_mask_probe.run_mask_probe(pipeline, data, 1, train_folds=1, settings=settings)
+        return {k: v for k, v in result.items() if k not in ("images_per_second", "training_seconds")}
+
+    restricted = run("restricted")
+    real_build = lfw_mask_probe.build
+    monkeypatch.setattr(
+        lfw_mask_probe,
+        "build",
+        lambda pipeline, data_dir, paths, variants, all_variants=None: real_build(
+            pipeline, data_dir, paths, variants
+        ),
+    )
+    assert run("full") == restricted
+    assert restricted["pairs"] == 16 and restricted["missed"] == 0
