@@ -30,6 +30,7 @@ from edged.health import Heartbeats, SdNotifier, WatchdogFeeder, watchdog_interv
 from edged.health.metrics import LatencyRecorder
 from edged.identity.gallery import embedder_tag
 from edged.identity.operating_point import Calibration, CalibrationError
+from edged.thermal.decision import FeverDecider
 from edged.vision.pipeline import FacePipeline, load_mask_classifier, load_masked_embedder
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ class Daemon:
         self.notifier = notifier or SdNotifier()
         self.heartbeats = Heartbeats()
         self.latency = LatencyRecorder()
+        # thermal.fever restarts only with the daemon; its relative window outlives policy reloads
+        self.fever = FeverDecider(cfg.thermal.fever)
         self._given_wiring = wiring
         self._on_event = on_event
         self._stop = threading.Event()
@@ -275,11 +278,12 @@ class Daemon:
         self._publish("config.reloaded", {"mode": mode, "needs_restart": [], "by": "command"})
 
     def _policy(self, cfg: EdgedConfig) -> PolicyEngine:
-        """The policy at its operating points: the calibration loaded for ``cfg``, the gallery's size."""
+        """The policy at its operating points (the calibration loaded for ``cfg``, the gallery's size),
+        with ``thermal.fever`` as its fever rule."""
         identity = self.wiring.identity if self.wiring is not None else None
         size = identity.gallery_size if identity is not None else None
         points = OperatingPoints.from_config(cfg.policy, cfg.vision, self._calibration, size)
-        return PolicyEngine(cfg.policy, cfg.vision, points)
+        return PolicyEngine(cfg.policy, cfg.vision, points, self.fever)
 
     def _publish(self, kind: str, payload: dict[str, Any]) -> None:
         if self.wiring is None:

@@ -88,7 +88,7 @@ def build_demo(work: Path, samples: list[Path], say: Callable[[str], None]) -> D
         "gate": {"type": "simulator", "passage_delay_s": 0.8},
         "policy": {
             "mode": "access",
-            "temperature": {"rule": "hard", "max_c": 37.5, "min_samples": 3},
+            "temperature": {"rule": "hard", "min_samples": 3},
             "timing": {"decide_within_s": 3.0},
         },
         "thermal": {

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Literal, get_args
 
-from edged.events.outbox import Outbox, OutboxError
+from edged.events.outbox import OutboxError
 from edged.events.payloads import (
     BODY_TYPES,
     AlarmBody,
@@ -231,7 +231,3 @@ def _granted_by(p: dict[str, Any], mode_grant: bool) -> Literal["face", "remote"
 
 def _detail(p: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(p.items()) if k != "lane" and v not in (None, ""))[:1024]
-
-
-def open_outbox(path: Any, max_events: int, max_age_s: float) -> Outbox:
-    return Outbox(path, max_events=max_events, max_age_s=max_age_s)

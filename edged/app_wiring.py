@@ -186,7 +186,7 @@ def _wire_mqtt(cfg: EdgedConfig, wiring: Wiring, commands: Any) -> None:
 
     ob = cfg.mqtt.outbox
     try:
-        outbox = Outbox(ob.path, max_events=ob.max_events, max_age_s=ob.max_age_s)
+        outbox = Outbox.from_config(ob)
     except OutboxError as exc:
         raise WiringError(str(exc)) from exc
     link = MqttLink(cfg.mqtt, cfg.device_id, outbox, handler=commands)

@@ -38,3 +38,19 @@ def models_dir() -> Path:
     problems = verify_installed(path)
     need(not problems, f"models in {path} (run scripts/fetch-models): {'; '.join(problems)}")
     return path
+
+
+LAB_TESTS = os.environ.get("EDGED_LAB_TESTS") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``lab`` tests (a full evaluation whose reduced variant with the same assertions runs in CI) are
+    skipped, with the way to run them, unless ``EDGED_LAB_TESTS=1``."""
+    if LAB_TESTS:
+        return
+    skip = pytest.mark.skip(
+        reason="lab test: full evaluation, run with EDGED_LAB_TESTS=1 (CI runs its reduced twin)"
+    )
+    for item in items:
+        if "lab" in item.keywords:
+            item.add_marker(skip)

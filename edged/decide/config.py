@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -21,13 +21,24 @@ class MaskRule(StrictModel):
 
 
 class TemperatureRule(StrictModel):
-    rule: Rule = Field(default="off", description="hard = deny above max_c; soft = allow and raise an alarm")
-    max_c: float = Field(
-        default=37.5, ge=30.0, le=45.0, description="fused skin-corrected temperature limit, °C"
+    """What a fever means for the passage; whether a reading is a fever is ``thermal.fever``'s to say."""
+
+    rule: Rule = Field(
+        default="off", description="hard = deny a fever (thermal.fever); soft = allow and raise an alarm"
     )
     min_samples: int = Field(
         default=3, ge=1, le=100, description="thermal frames fused (median) before judging"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _max_c_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "max_c" in data:
+            raise ValueError(
+                "max_c is no longer read here: set the fever threshold as thermal.fever.threshold_c "
+                "(thermal.fever.mode: absolute or relative)"
+            )
+        return data
 
 
 class LivenessRule(StrictModel):

@@ -1,7 +1,7 @@
 """The policy engine: evidence about one person in, one verdict out (grant, deny, or not yet).
 
-Pure and synchronous, so every rule is tested directly; the daemon feeds it as evidence arrives and acts
-on the first verdict that is not ``pending``.
+Synchronous, and pure but for the relative fever mode's window of recent people, so every rule is tested
+directly; the daemon feeds it as evidence arrives and acts on the first verdict that is not ``pending``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Literal
 from edged.decide.config import PersonRights, PolicyConfig
 from edged.decide.operating import OperatingPoints
 from edged.identity.operating_point import OperatingPoint, passes_margin
+from edged.thermal.config import FeverConfig
+from edged.thermal.decision import FeverDecider
 from edged.vision.config import VisionConfig
 
 Decision = Literal["grant", "deny", "pending"]
@@ -44,6 +46,7 @@ class Evidence:
     temperatures_c: list[float] = field(default_factory=list)
     out_of_time: bool = False  # decide_within_s passed, or the person left: decide with what is known
     rights: PersonRights | None = None  # the matched person's validity and lanes from the gallery
+    temperature_entered: bool = False  # this person's reading joined the relative fever window
 
     @property
     def temperature_c(self) -> float | None:
@@ -70,12 +73,20 @@ class Verdict:
 
 
 class PolicyEngine:
+    """``fever`` says whether a person's fused temperature is a fever (``thermal.fever``: absolute, or
+    relative to the recent people); it is the one piece of state, shared across reloads by the daemon.
+    ``points``: thresholds from a calibration and the gallery's size; default: the explicit ones."""
+
     def __init__(
-        self, cfg: PolicyConfig, vision: VisionConfig | None = None, points: OperatingPoints | None = None
+        self,
+        cfg: PolicyConfig,
+        vision: VisionConfig | None = None,
+        points: OperatingPoints | None = None,
+        fever: FeverDecider | None = None,
     ):
-        """``points``: thresholds from a calibration and the gallery's size; default: the explicit ones."""
         vision = vision or VisionConfig.model_validate({})
         self.cfg = cfg
+        self.fever = fever or FeverDecider(FeverConfig())
         self.points = points or OperatingPoints.from_config(cfg, vision)
         self.fusion_frames = vision.fusion.frames
         # each attempt on a better frame is corroborated by fusion.frames - 1 frames right after it
@@ -103,6 +114,15 @@ class PolicyEngine:
         return match.similarity - self.threshold_for(match.masked)
 
     def decide(self, ev: Evidence) -> Verdict:
+        verdict = self._verdict(ev)
+        t = ev.temperature_c
+        judged = self.cfg.temperature.rule != "off" and self.needs_screening
+        if judged and verdict.decision != "pending" and t is not None and not ev.temperature_entered:
+            self.fever.enter(t)  # once per person: the relative window counts people, not frames
+            ev.temperature_entered = True
+        return verdict
+
+    def _verdict(self, ev: Evidence) -> Verdict:
         mode = self.cfg.mode
         if mode == "locked":
             return Verdict("deny", ("mode_locked",))
@@ -189,7 +209,8 @@ class PolicyEngine:
                 return
         t = ev.temperature_c
         assert t is not None
-        if t > rule.max_c:
+        # the fused core estimate both ways: the site's skin offset makes forehead and canthus comparable
+        if self.fever.judge(t, t).decision == "elevated":
             (deny if rule.rule == "hard" else alarms).append("fever")
 
 

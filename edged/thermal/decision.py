@@ -61,17 +61,30 @@ class FeverDecider:
             )
         if not m.live_skin:
             return FeverVerdict("no_decision", c.mode, None, None, f"not live skin: {m.liveness_detail}")
+        verdict = self.judge(m.core_c, m.skin_c)
+        self.enter(m.skin_c)
+        return verdict
+
+    def judge(self, core_c: float, relative_c: float) -> FeverVerdict:
+        """One person's valid reading judged against the rule, without entering it into the window:
+        ``relative_c`` is compared with the running average in relative mode, ``core_c`` with the
+        absolute threshold (and in relative mode until enough people passed)."""
+        c = self.config
         if c.mode == "relative":
             baseline = self.baseline_c()
-            self._recent_skin.append(m.skin_c)
             if baseline is not None:
                 limit = baseline + c.relative_delta_c
-                decision: Decision = "elevated" if m.skin_c > limit else "normal"
+                decision: Decision = "elevated" if relative_c > limit else "normal"
                 return FeverVerdict(
-                    decision, "relative", limit, m.skin_c, f"running average {baseline:.2f} °C"
+                    decision, "relative", limit, relative_c, f"running average {baseline:.2f} °C"
                 )
             reason = f"fewer than {c.relative_min_people} people seen: absolute threshold used"
         else:
             reason = ""
-        decision = "elevated" if m.core_c >= c.threshold_c else "normal"
-        return FeverVerdict(decision, "absolute", c.threshold_c, m.core_c, reason)
+        decision = "elevated" if core_c >= c.threshold_c else "normal"
+        return FeverVerdict(decision, "absolute", c.threshold_c, core_c, reason)
+
+    def enter(self, relative_c: float) -> None:
+        """One decided person's reading joins the relative mode's window (ignored in absolute mode)."""
+        if self.config.mode == "relative":
+            self._recent_skin.append(relative_c)

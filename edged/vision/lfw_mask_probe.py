@@ -158,7 +158,10 @@ def run_mask_probe(
     t0 = time.perf_counter()
     settings = settings or HeadSettings()
     images = sorted({p.a for p in pairs} | {p.b for p in pairs})
-    cache = build(pipeline, data_dir, images, settings.mask_variants)
+    # only the images a head trains on wear every mask variant; the probes wear variant 0 alone
+    trained = {t for k in tested for t in _other_folds(k, train_folds)[1:]}
+    train_images = {x for p in pairs if p.fold in trained for x in (p.a, p.b)}
+    cache = build(pipeline, data_dir, images, settings.mask_variants, all_variants=train_images)
     embed_s = time.perf_counter() - t0
     start = embedder_params(onnx.load(str(verified_path(pipeline.models_dir, "fr_feature.onnx"))))
     same = np.array([p.same for p in pairs])

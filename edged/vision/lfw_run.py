@@ -76,10 +76,14 @@ def pair_scores(pairs: list[Pair], emb: dict[Path, np.ndarray | None]) -> np.nda
     return scores
 
 
-def run_lfw(pipeline: FacePipeline, data_dir: Path, folds: int = 10) -> dict:
+def run_lfw(pipeline: FacePipeline, data_dir: Path, folds: int = 10, pool_folds: int = 10) -> dict:
     """The standard protocol, reported on the first ``folds`` test folds: every image of View 2 is
-    embedded, and each test fold's threshold is chosen on the other nine folds, never on itself."""
-    pairs = read_pairs(data_dir)
+    embedded, and each test fold's threshold is chosen on the other nine folds, never on itself.
+    ``pool_folds`` < 10 takes only the first ``pool_folds`` folds at all (a test fold's threshold then
+    comes from the other ``pool_folds`` - 1): fewer images to embed, for a quick check, not the benchmark."""
+    if not 2 <= pool_folds <= 10 or not 1 <= folds <= pool_folds:
+        raise LfwError(f"--pool-folds must lie within 2 … 10 and hold the {folds} test fold(s)")
+    pairs = [p for p in read_pairs(data_dir) if p.fold < pool_folds]
     paths = sorted({p.a for p in pairs} | {p.b for p in pairs})
     t0 = time.perf_counter()
     emb = embed_paths(pipeline, paths)
@@ -96,6 +100,7 @@ def run_lfw(pipeline: FacePipeline, data_dir: Path, folds: int = 10) -> dict:
         {
             "pairs": len(tested),
             "folds": folds,
+            "pool_folds": pool_folds,
             "images": len(paths),
             "missed": sum(1 for k in tested_paths if emb[k] is None),
             "missed_images": sorted(str(k) for k in tested_paths if emb[k] is None),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,9 +122,17 @@ def fingerprint(pipeline: FacePipeline) -> str:
     return h.hexdigest()[:16]
 
 
-def build(pipeline: FacePipeline, data_dir: Path, paths: list[Path], variants: int) -> ProbeCache:
+def build(
+    pipeline: FacePipeline,
+    data_dir: Path,
+    paths: list[Path],
+    variants: int,
+    all_variants: Collection[Path] | None = None,
+) -> ProbeCache:
     """Every image in ``paths`` plain and wearing mask variants 0 to ``variants`` - 1: read from the cache,
-    the rest computed with the pipeline's embedder options (those the cache file's name is keyed on)."""
+    the rest computed with the pipeline's embedder options (those the cache file's name is keyed on).
+    Given ``all_variants`` (the images a head trains on), the other images get only the plain face and the
+    probe's mask (variant 0): the higher variants are absent from their ``masked`` entries."""
     if variants < 1:
         raise ValueError("variants must be at least 1 (variant 0 is the probe's mask)")
     stem = fingerprint(pipeline)
@@ -168,7 +177,12 @@ def build(pipeline: FacePipeline, data_dir: Path, paths: list[Path], variants: i
             else:
                 stores[name].add(key, False, {})
 
-    todo = [(p, k, [n for n in names if k not in known[n]]) for p, k in keyed]
+    every = None if all_variants is None else {str(p.relative_to(data_dir)) for p in all_variants}
+
+    def wanted(key: str) -> list[str]:
+        return [n for n, v in names.items() if every is None or key in every or v is None or v == 0]
+
+    todo = [(p, k, [n for n in wanted(k) if k not in known[n]]) for p, k in keyed]
     todo = [(p, k, missing) for p, k, missing in todo if missing]
     if todo:
         features = FeatureEmbedder(
@@ -186,7 +200,7 @@ def build(pipeline: FacePipeline, data_dir: Path, paths: list[Path], variants: i
     keys = [k for _, k in keyed]
 
     def faces(name: str) -> dict[str, CachedFace | None]:
-        return {k: stores[name].face(k, rows[name][k]) for k in keys}
+        return {k: stores[name].face(k, rows[name][k]) for k in keys if name in wanted(k)}
 
     masked = {v: faces(f"masked{v}") for v in range(variants)}
     return ProbeCache(faces("plain"), masked, grey=pipeline.embedder.grey)

@@ -79,12 +79,12 @@ def daemon(tmp_path: Path, models_dir: Path):  # type: ignore[no-untyped-def]
 def test_ready_watchdog_reload_and_stop(daemon) -> None:  # type: ignore[no-untyped-def]
     proc, notify, cfg_path, stderr = daemon
     notify.wait_for("READY=1")
-    notify.wait_for("WATCHDOG=1", timeout=5)
+    notify.wait_for("WATCHDOG=1")
 
     good = yaml.safe_load(cfg_path.read_text())
     cfg_path.write_text("policy:\n  mode: open-sesame\n  bogus: 1\n")  # an operator's typo
     proc.send_signal(signal.SIGHUP)
-    seen = notify.wait_for("READY=1", timeout=15)
+    seen = notify.wait_for("READY=1")
     assert any("RELOADING=1" in m for m in seen)
     assert proc.poll() is None, "a broken config must not stop the daemon"
     log = stderr.read_text()
@@ -93,14 +93,14 @@ def test_ready_watchdog_reload_and_stop(daemon) -> None:  # type: ignore[no-unty
     good["policy"]["mode"] = "locked"
     cfg_path.write_text(yaml.safe_dump(good))
     proc.send_signal(signal.SIGHUP)
-    seen = notify.wait_for("READY=1", timeout=15)
+    seen = notify.wait_for("READY=1")
     assert any("RELOADING=1" in m for m in seen)
     assert any("mode locked" in m for m in seen)
-    notify.wait_for("WATCHDOG=1", timeout=5)  # still healthy after both reloads
+    notify.wait_for("WATCHDOG=1")  # still healthy after both reloads
 
     proc.send_signal(signal.SIGTERM)
-    notify.wait_for("STOPPING=1", timeout=15)
-    assert proc.wait(timeout=20) == 0
+    notify.wait_for("STOPPING=1")
+    assert proc.wait(timeout=60) == 0
     log = stderr.read_text()
     assert "config reloaded (mode locked)" in log
     assert "fail state locked" in log  # the gate is left in its fail state

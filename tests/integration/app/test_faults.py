@@ -20,7 +20,7 @@ from edged.app_broker import LocalBroker
 from edged.config.schema import load_config
 from tests.integration.app.conftest import write_clip
 
-WAIT_S = 20.0  # waits for a state; never asserts how fast it came
+WAIT_S = 120.0  # a hang guard: waits for a state, never asserts how fast it came
 
 
 def wait_until(pred: Callable[[], object], what: str, timeout: float = WAIT_S) -> None:

@@ -59,7 +59,7 @@ class Collector:
         props.SessionExpiryInterval = 3600
         self.client.connect("localhost", broker.port, clean_start=False, properties=props)
         self.client.loop_start()
-        if not self.connected.wait(10):
+        if not self.connected.wait(60):
             raise TimeoutError("collector could not connect")
 
     def _on_connect(self, client: paho.Client, _u: object, _f: object, reason: Any, _p: object) -> None:
@@ -83,7 +83,7 @@ class Collector:
         """Publish and wait for the PUBACK; returns its reason code value."""
         info = self.client.publish(topic, payload, qos=qos, properties=properties)
         with self._lock:
-            self._lock.wait_for(lambda: info.mid in self._published, timeout=10)
+            self._lock.wait_for(lambda: info.mid in self._published, timeout=60)
             return self._published.get(info.mid, -1)
 
     def json_on(self, suffix: str) -> list[dict[str, Any]]:

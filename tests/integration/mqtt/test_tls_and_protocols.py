@@ -27,7 +27,7 @@ def test_v311_fallback_setting_delivers(mosquitto_broker: MosquittoBroker, tmp_p
     watcher = Collector(mosquitto_broker, "viewer", ["edged/g311/events/#"], "w311")
     link = _deliver_one(mosquitto_broker, tmp_path, "g311", protocol="v311")
     try:
-        assert watcher.wait_for(lambda: len(watcher.messages) == 1, 10)
+        assert watcher.wait_for(lambda: len(watcher.messages) == 1, 60)
         assert json.loads(watcher.messages[0].payload)["alarm"] == "forced_entry"
         assert link.outbox.wait_until_empty(5)
     finally:
@@ -71,7 +71,7 @@ def test_client_certificate_is_presented(tmp_path: Path) -> None:
                 "client_key": {"file": str(certs.client_key)},
             },
         )
-        assert link.connected.wait(10)
+        assert link.connected.wait(60)
         assert link.outbox.wait_until_empty(10)
         link.stop()
     finally:

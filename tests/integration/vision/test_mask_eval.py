@@ -125,8 +125,8 @@ def test_detect_gives_every_face_a_mask_state(
 
 
 @pytest.mark.slow
-# A hang guard, not a speed limit: with an empty cache the nine passes over 2,320 images (plain and eight
-# masks) and the head's training take over ten minutes on two cores, beyond the suite's 600 s default.
+# A hang guard, not a speed limit: with an empty cache the passes over 2,320 images (plain and the probe's
+# mask), seven more masks on the training fold's 737 and the head's training take minutes on two cores.
 @pytest.mark.timeout(3600)
 def test_one_masked_probe_fold_stays_above_its_floor(shared_data: Path, models_dir: Path) -> None:
     from edged.vision.config import OnnxRuntimeEngineConfig

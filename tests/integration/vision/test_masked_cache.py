@@ -102,3 +102,95 @@ def test_a_soup_trains_one_head_per_seed_on_the_same_faces(
     assert [h.settings.seed for h in heads] == [10, 11, 12]
     soup = lfw_mask_probe.train_head(keys, cache, {}, HeadSettings(seed=10, soup=3, mask_variants=1))
     assert soup.params["wc"].tolist() == [11.0] and soup.settings.soup == 3
+
+
+def test_only_the_images_named_for_training_wear_every_variant(
+    images: tuple[Path, list[Path]], models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, paths = images
+    monkeypatch.setenv("EDGED_CACHE_DIR", str(tmp_path))
+    pipeline = FacePipeline(models_dir, OnnxRuntimeEngineConfig())
+    drawn: list[tuple[str, int]] = []
+    style_for = probe_cache.style_for
+
+    def counting_style_for(key: str, variant: int = 0):  # type: ignore[no-untyped-def]
+        drawn.append((key, variant))
+        return style_for(key, variant)
+
+    monkeypatch.setattr(probe_cache, "style_for", counting_style_for)
+    trained, probes = paths[:1], paths[1:]
+    cache = probe_cache.build(pipeline, data, paths, 3, all_variants=trained)
+    key = {p: str(p.relative_to(data)) for p in paths}
+    assert sorted(drawn) == sorted([(key[trained[0]], v) for v in range(3)] + [(key[p], 0) for p in probes])
+    assert sorted(cache.masked[0]) == sorted(key.values()) and sorted(cache.plain) == sorted(key.values())
+    assert list(cache.masked[1]) == list(cache.masked[2]) == [key[trained[0]]]
+
+    # the same faces as a cache built with every variant for every image
+    monkeypatch.setenv("EDGED_CACHE_DIR", str(tmp_path / "full"))
+    full = probe_cache.build(pipeline, data, paths, 3)
+    for v, faces in cache.masked.items():
+        for k, face in faces.items():
+            other = full.masked[v][k]
+            assert face is not None and other is not None and np.array_equal(face.emb, other.emb)
+
+
+def test_the_one_fold_probe_gives_every_variant_to_its_training_fold_only(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edged.vision import lfw_mask_probe
+    from edged.vision.lfw import read_pairs
+
+    seen: dict[str, set[Path]] = {}
+
+    class Stop(Exception):
+        pass
+
+    def build(pipeline, data_dir, paths, variants, all_variants=None):  # type: ignore[no-untyped-def]
+        seen["images"], seen["trained"] = set(paths), set(all_variants)
+        raise Stop
+
+    monkeypatch.setattr(lfw_mask_probe, "build", build)
+    with pytest.raises(Stop):
+        lfw_mask_probe.run_mask_probe(None, shared_data / "lfw", 1, train_folds=1)  # type: ignore[arg-type]
+    pairs = read_pairs(shared_data / "lfw")
+    of = {k: {x for p in pairs if p.fold == k for x in (p.a, p.b)} for k in (0, 1, 2)}
+    assert seen["images"] == of[0] | of[1] | of[2]  # test, calibration and training fold
+    assert seen["trained"] == of[2]
+
+
+def test_giving_every_variant_to_the_training_fold_only_changes_no_figure(
+    shared_data: Path, models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-fold masked probe on 16 pairs of each of its three folds, its cache built as run_mask_probe
+    builds it (every variant for the training fold only) and with every variant for every image."""
+    from edged.vision import lfw_mask_probe
+    from edged.vision.lfw import read_pairs
+
+    data = shared_data / "lfw"
+    pairs = read_pairs(data)
+    few = [
+        p
+        for k in (0, 1, 2)
+        for same in (True, False)
+        for p in [q for q in pairs if q.fold == k and q.same == same][:8]
+    ]
+    monkeypatch.setattr(lfw_mask_probe, "read_pairs", lambda _: few)
+    pipeline = FacePipeline(models_dir, OnnxRuntimeEngineConfig())
+    settings = HeadSettings(epochs=1, mask_variants=2)
+
+    def run(cache: str) -> dict:
+        monkeypatch.setenv("EDGED_CACHE_DIR", str(tmp_path / cache))
+        result = lfw_mask_probe.run_mask_probe(pipeline, data, 1, train_folds=1, settings=settings)
+        return {k: v for k, v in result.items() if k not in ("images_per_second", "training_seconds")}
+
+    restricted = run("restricted")
+    real_build = lfw_mask_probe.build
+    monkeypatch.setattr(
+        lfw_mask_probe,
+        "build",
+        lambda pipeline, data_dir, paths, variants, all_variants=None: real_build(
+            pipeline, data_dir, paths, variants
+        ),
+    )
+    assert run("full") == restricted
+    assert restricted["pairs"] == 16 and restricted["missed"] == 0
