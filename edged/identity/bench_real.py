@@ -265,7 +265,7 @@ def bench_real_command(args: Any) -> int:
     if not sizes or any(not 1 <= s <= MAX_SIZE for s in sizes):
         print(f"edged: --sizes: whole numbers 1 to {MAX_SIZE:,}, comma-separated", file=sys.stderr)
         return 2
-    cfg = load_config(args.config)
+    cfg = load_config(getattr(args, "config", None))
     from edged.identity.gallery import embedder_tag
 
     tag = embedder_tag(cfg.vision)

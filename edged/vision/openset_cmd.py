@@ -50,8 +50,9 @@ def _text(result: dict[str, Any], name: str) -> list[str]:
 
 def eval_openset(args: argparse.Namespace) -> int:
     from edged.vision.commands import _config, make_pipeline
-    from edged.vision.openset_run import Protocol, run_openset
+    from edged.vision.openset_run import Protocol, lfw_images, run_openset
 
+    lfw_images(Path(args.data))  # a missing or empty copy is refused before the models load
     if args.plot:
         import importlib.util
         import sys
@@ -101,8 +102,9 @@ def calibrate_threshold(args: argparse.Namespace) -> int:
     from edged.identity.gallery import embedder_tag
     from edged.identity.operating_point import save_calibration
     from edged.vision.commands import _config, make_pipeline
-    from edged.vision.openset_run import calibration
+    from edged.vision.openset_run import calibration, lfw_images
 
+    lfw_images(Path(args.data))
     cfg = _config(args)
     tag = embedder_tag(cfg.vision)
     out = Path(args.out) if args.out else DEFAULT_CALIBRATION_DIR / f"calibration-{tag.model_id}.json"
