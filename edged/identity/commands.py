@@ -90,6 +90,13 @@ def register(sub: Parsers, groups: dict[str, Parsers]) -> None:
     bench.add_argument(
         "--store-dir", type=Path, default=None, help="where --store writes its temporary gallery"
     )
+    bench.add_argument(
+        "--real",
+        metavar="LFW_DIR",
+        type=Path,
+        help="instead: real LFW faces as queries among synthetic distractors (recall@1, FPIR; bench_real.py)",
+    )
+    bench.add_argument("--sizes", default="10000,100000", help="with --real: gallery sizes, comma-separated")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=_bench)
 
@@ -333,6 +340,11 @@ def _verify(args: argparse.Namespace) -> int:
 @_guarded
 def _bench(args: argparse.Namespace) -> int:
     from edged.identity.bench import run, run_store
+
+    if args.real is not None:
+        from edged.identity.bench_real import bench_real_command
+
+        return bench_real_command(args)
     from edged.identity.config import IndexConfig
 
     overrides = {

