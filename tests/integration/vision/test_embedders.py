@@ -72,3 +72,24 @@ def test_sface_batch_equals_one_by_one(pipeline: FacePipeline, shared_data: Path
     together = pipeline.embedder.embed(crops)
     for crop, row in zip(crops, together, strict=True):
         assert float(pipeline.embedder.embed([crop])[0] @ row) > 0.9999
+
+
+def test_with_sface_the_masked_head_is_not_loaded_and_says_why(caplog: pytest.LogCaptureFixture) -> None:
+    """The head's weights replace fr_feature's last layers: under SFace it would make vectors of another
+    model, so it is left out and masked faces go to SFace."""
+    from edged.config.schema import EdgedConfig
+    from edged.vision.mask import MODEL_PATH
+    from edged.vision.masked.head import load_masked_embedder
+
+    need(MODEL_PATH.exists(), f"the shipped mask classifier at {MODEL_PATH}")
+    cfg = EdgedConfig.model_validate({"vision": {"embedder": "sface"}})
+    assert load_masked_embedder(cfg) is None
+    assert "trained on fr_feature's features, not sface's" in caplog.text
+
+
+def test_build_engines_adds_only_the_configured_optional_embedder() -> None:
+    from edged.vision.engine_commands import MODEL_NAMES, model_names
+
+    assert "sface" not in MODEL_NAMES and "fr_feature" in MODEL_NAMES
+    assert model_names("fr_feature") == MODEL_NAMES
+    assert model_names("sface") == (*MODEL_NAMES, "sface")
