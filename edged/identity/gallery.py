@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EMBEDDING_DIM = 512
+EMBEDDING_DIM = 512  # fr_feature's; another embedder's length comes from its tag (model_dim)
 MAX_SHORTLIST = 4096  # templates looked up per search at most (people have at most a few dozen each)
 
 
@@ -46,12 +46,22 @@ def default_database_path() -> Path:
 
 
 def embedder_tag(vision: VisionConfig) -> ModelTag:
-    """The tag of templates made by the pinned embedder under ``vision``'s options (the mirrored crop and
-    the grey crop change the vectors)."""
+    """The tag of templates made by the configured pinned embedder (``vision.embedder``) under ``vision``'s
+    options (the mirrored crop and the grey crop change the vectors)."""
     from edged.models import PINNED
+    from edged.vision.embedders import embedder_model
 
+    spec = embedder_model(vision.embedder)
     options = ("+flip" if vision.flip_embedding else "") + ("+grey" if vision.grey_embedding else "")
-    return ModelTag("fr_feature", PINNED["fr_feature.onnx"][:16] + options)
+    return ModelTag(spec.name, PINNED[spec.file][:16] + options)
+
+
+def model_dim(model: ModelTag) -> int:
+    """Length of the templates of the embedder a tag names (512 for a model id edged does not know)."""
+    from edged.vision.embedders import EMBEDDER_MODELS
+
+    spec = EMBEDDER_MODELS.get(model.model_id)
+    return spec.dim if spec is not None else EMBEDDING_DIM
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -93,8 +103,9 @@ class VerifyReport:
 
 class Gallery:
     def __init__(
-        self, store: GalleryStore, index_config: IndexConfig, model: ModelTag, dim: int = EMBEDDING_DIM
+        self, store: GalleryStore, index_config: IndexConfig, model: ModelTag, dim: int | None = None
     ):
+        dim = dim or model_dim(model)
         self.store = store
         self.model = model
         self.dim = dim
@@ -106,7 +117,7 @@ class Gallery:
 
     @classmethod
     def open(
-        cls, config: IdentityConfig, model: ModelTag, dim: int = EMBEDDING_DIM, *, verify: bool = True
+        cls, config: IdentityConfig, model: ModelTag, dim: int | None = None, *, verify: bool = True
     ) -> Gallery:
         """Open the store (key, integrity, migrations), rebuild the index and check it against the store."""
         cipher = Cipher(load_key(config.template_key))

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from edged.config import ConfigError
 from edged.config.schema import EdgedConfig, load_config
-from edged.models import ModelError, install, resolve_models_dir, verify_installed
+from edged.models import (
+    OPTIONAL_PACKAGES,
+    ModelError,
+    ModelPackage,
+    install,
+    resolve_models_dir,
+    verify_installed,
+)
 from edged.vision.engines import EngineError
 from edged.vision.image_io import ImageError, load_image
 from edged.vision.lfw import LfwError
@@ -180,23 +187,39 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _optional_packages(embedders: list[str], configured: str) -> tuple[ModelPackage, ...]:
+    """The packages of the optional embedders named on the command line and in the config."""
+    from edged.vision.embedders import embedder_model
+
+    keys = [embedder_model(name).package for name in [*embedders, configured]]
+    return tuple(OPTIONAL_PACKAGES[k] for k in dict.fromkeys(keys) if k is not None)
+
+
 def cmd_models_fetch(args: argparse.Namespace) -> int:
+    """The default set, or with ``--embedder`` that embedder's package; the config's optional embedder is
+    fetched too. ``--tarball``/``--from-dir`` feed the one package being fetched."""
     cfg = _config(args)
     target = resolve_models_dir(args.dir or cfg.models.dir)
-    installed = install(
-        target,
-        tarball=Path(args.tarball) if args.tarball else None,
-        source_dir=Path(args.from_dir) if args.from_dir else None,
-    )
-    for path in installed:
-        print(f"installed {path}")
+    optional = _optional_packages(args.embedder or [], cfg.vision.embedder)
+    packages = optional if args.embedder else (None, *optional)
+    if (args.tarball or args.from_dir) and len(packages) > 1:
+        raise ModelError("--tarball/--from-dir feed one package: name it alone (--embedder NAME, or none)")
+    for package in packages:
+        installed = install(
+            target,
+            tarball=Path(args.tarball) if args.tarball else None,
+            source_dir=Path(args.from_dir) if args.from_dir else None,
+            **({} if package is None else {"package": package}),
+        )
+        for path in installed:
+            print(f"installed {path}")
     return 0
 
 
 def cmd_models_verify(args: argparse.Namespace) -> int:
     cfg = _config(args)
     target = resolve_models_dir(args.dir or cfg.models.dir)
-    problems = verify_installed(target)
+    problems = verify_installed(target, _optional_packages(args.embedder or [], cfg.vision.embedder))
     for p in problems:
         print(p, file=sys.stderr)
     if not problems:
@@ -376,11 +399,18 @@ def register(sub: Sub, groups: dict[str, Sub]) -> None:
     p.add_argument("--dir", help="install here (default: models.dir of the config, or the data dir)")
     p.add_argument("--tarball", help="use this package tarball instead of running npm pack")
     p.add_argument("--from-dir", help="install from a folder of model files (e.g. copied from another unit)")
+    p.add_argument(
+        "--embedder",
+        action="append",
+        choices=sorted(OPTIONAL_PACKAGES),
+        help="fetch this optional embedder's package instead of the default set (repeatable)",
+    )
     _add_config(p)
     p.set_defaults(func=_guarded(cmd_models_fetch))
 
     p = groups["models"].add_parser("verify", help="check the installed models against their pinned sha256")
     p.add_argument("--dir")
+    p.add_argument("--embedder", action="append", choices=sorted(OPTIONAL_PACKAGES), help="check it too")
     _add_config(p)
     p.set_defaults(func=_guarded(cmd_models_verify))
 

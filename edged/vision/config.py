@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from edged.config.base import StrictModel
+from edged.vision.embedders import EmbedderName
 
 
 class OnnxRuntimeEngineConfig(StrictModel):
@@ -28,7 +29,7 @@ class TensorRTEngineConfig(StrictModel):
     precision: Literal["fp16", "fp32", "int8"] = "fp16"
     max_batch: int = Field(8, ge=1, le=64, description="most faces per call of the per-face models")
     opt_batch: int = Field(4, ge=1, le=64, description="batch size TensorRT tunes the per-face models for")
-    fp32_models: list[Literal["fr_detect", "fr_landmark", "fr_feature", "fr_liveness"]] = Field(
+    fp32_models: list[Literal["fr_detect", "fr_landmark", "fr_feature", "fr_liveness", "sface"]] = Field(
         default_factory=list, description="models built in fp32 whatever the precision (accuracy over speed)"
     )
     workspace_mb: int = Field(1024, ge=64, le=65536)
@@ -84,6 +85,12 @@ class FusionConfig(StrictModel):
 class VisionConfig(StrictModel):
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    embedder: EmbedderName = Field(
+        "fr_feature",
+        description="fr_feature (default set, 512-D, small) or sface (128-D, 9.7 M parameters; fetched by "
+        "'edged models fetch --embedder sface'); set match_threshold for the model (docs/identity.md, "
+        "'Embedders'); the masked-face head exists for fr_feature only",
+    )
     match_threshold: float = Field(
         0.36, gt=-1.0, lt=1.0, description="cosine similarity at or above which two unmasked faces match"
     )

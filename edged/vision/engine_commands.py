@@ -21,14 +21,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from edged.config import ConfigError
-from edged.models import PINNED, ModelError, model_file, resolve_models_dir, verified_path
+from edged.models import FACE_MODELS, ModelError, model_file, resolve_models_dir, verified_path
 from edged.vision.config import TensorRTEngineConfig
 from edged.vision.engines.prepare import prepared_model_bytes
 from edged.vision.engines.trt_cache import EngineCache, EngineCacheError, default_engine_cache_dir
 from edged.vision.engines.trt_profiles import batch_profiles
 from edged.vision.engines.trt_trtexec import trtexec_command
 
-MODEL_NAMES = tuple(name.removesuffix(".onnx") for name in PINNED)
+MODEL_NAMES = tuple(f.name.removesuffix(".onnx") for f in FACE_MODELS.files)  # the default set
 NO_TENSORRT = (
     "TensorRT and pycuda are not importable here: on a Jetson install JetPack's python3-libnvinfer and "
     "pycuda (scripts/setup-jetson), elsewhere pip install 'edged[trt]' (docs/jetson.md)"
@@ -64,11 +64,17 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
+def model_names(embedder: str) -> tuple[str, ...]:
+    """The default set, plus the configured embedder when it is an optional one (``vision.embedder``)."""
+    return MODEL_NAMES if embedder in MODEL_NAMES else (*MODEL_NAMES, embedder)
+
+
 def _engine_config(args: argparse.Namespace) -> tuple[TensorRTEngineConfig | None, Path]:
     from edged.config.schema import load_config
 
     cfg = load_config(args.config)
     models_dir = resolve_models_dir(args.models_dir or cfg.models.dir)
+    args.model_names = model_names(cfg.vision.embedder)
     if not isinstance(cfg.engine, TensorRTEngineConfig):
         return None, models_dir
     engine = cfg.engine.model_copy()
@@ -103,14 +109,14 @@ def cmd_build_engines(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def model_folders(models_dir: Path) -> Iterator[list[tuple[str, Path]]]:
+def model_folders(models_dir: Path, names: tuple[str, ...] = MODEL_NAMES) -> Iterator[list[tuple[str, Path]]]:
     """(model name, folder of its ONNX file) for every engine the daemon can load: the pinned set, then the
     project's own models once their cards check out; the masked-face head's graph (the embedder with the
     head's weights) is written into a temporary folder for the build."""
     from edged.vision import mask
     from edged.vision.masked import head
 
-    folders = [(m, models_dir) for m in MODEL_NAMES]
+    folders = [(m, models_dir) for m in names]
     with tempfile.TemporaryDirectory(prefix="edged-engines-") as tmp:
         if mask.MODEL_PATH.exists():
             mask.verify()
@@ -123,7 +129,7 @@ def model_folders(models_dir: Path) -> Iterator[list[tuple[str, Path]]]:
 
 
 def _build_all(args: argparse.Namespace, engine: TensorRTEngineConfig, models_dir: Path, tb: Any) -> int:
-    with model_folders(models_dir) as folders:
+    with model_folders(models_dir, args.model_names) as folders:
         return _build_each(args, engine, folders, tb)
 
 
@@ -205,7 +211,7 @@ def _print_trtexec(args: argparse.Namespace, engine: TensorRTEngineConfig, model
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = []
     rows = []
-    for model in MODEL_NAMES:
+    for model in args.model_names:
         try:
             data = prepared_model_bytes(verified_path(models_dir, f"{model}.onnx"))
         except ModelError as exc:

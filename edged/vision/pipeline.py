@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from edged.models import resolve_models_dir, verified_path
+from edged.models import ModelError, resolve_models_dir, verified_path
 from edged.vision.align import align
 from edged.vision.config import EngineConfig, OnnxRuntimeEngineConfig, VisionConfig
 from edged.vision.detector import FaceDetector
 from edged.vision.embedder import Embedder
+from edged.vision.embedders import embedder_model
 from edged.vision.engines import create_engine
 from edged.vision.faces import Face
 from edged.vision.image_io import to_bgr8
@@ -66,8 +67,17 @@ class FacePipeline:
 
         self.detector = FaceDetector(load("fr_detect.onnx"), self.config.detector)
         self.landmarks = LandmarkModel(load("fr_landmark.onnx"), mirror=self.config.mirror_landmarks)
+        spec = embedder_model(self.config.embedder)
+        try:
+            embedder_engine = load(spec.file)
+        except ModelError as exc:
+            if spec.package is None:
+                raise
+            raise ModelError(
+                f"{exc}; vision.embedder {spec.name}: run 'edged models fetch --embedder {spec.name}'"
+            ) from None
         self.embedder = Embedder(
-            load("fr_feature.onnx"), flip=self.config.flip_embedding, grey=self.config.grey_embedding
+            embedder_engine, flip=self.config.flip_embedding, grey=self.config.grey_embedding, model=spec
         )
         self.liveness = LivenessModel(load("fr_liveness.onnx"))
         self.mask_classifier = mask_classifier

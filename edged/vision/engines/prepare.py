@@ -11,6 +11,10 @@
    fr_feature --no-prelu-split`` shows both). The rewrite gives the same result and about halves the
    embedder's time (``edged bench ops``, ``edged bench stages``). TensorRT fuses ``PRelu`` itself and
    gets the graph unchanged.
+4. Weights that an old exporter also listed as graph inputs (ONNX IR < 4 style, as in SFace) are
+   taken out of the inputs: otherwise every weight looks like an input a caller could feed, the
+   batch fix above would rename the batch dimension of one-element weights, and a backend that
+   reads "the first input" or builds optimisation profiles per input sees hundreds of them.
 """
 
 from __future__ import annotations
@@ -46,6 +50,17 @@ def flush_denormals(model: onnx.ModelProto) -> int:
             init.CopyFrom(numpy_helper.from_array(arr, init.name))
             flushed += n
     return flushed
+
+
+def drop_initializer_inputs(model: onnx.ModelProto) -> int:
+    """Remove graph inputs that are initializers; returns how many."""
+    inits = {i.name for i in model.graph.initializer}
+    kept = [v for v in model.graph.input if v.name not in inits]
+    dropped = len(model.graph.input) - len(kept)
+    if dropped:
+        del model.graph.input[:]
+        model.graph.input.extend(kept)
+    return dropped
 
 
 def make_batch_dynamic(model: onnx.ModelProto, dim_name: str = "batch") -> None:
@@ -137,6 +152,7 @@ def split_prelu(model: onnx.ModelProto, block: int = NCHWC_BLOCK) -> int:
 def prepared_bytes(
     model: onnx.ModelProto, *, dynamic_batch: bool = True, for_onnxruntime: bool = False
 ) -> bytes:
+    drop_initializer_inputs(model)
     flush_denormals(model)
     if dynamic_batch:
         make_batch_dynamic(model)

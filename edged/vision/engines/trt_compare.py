@@ -26,6 +26,7 @@ TOLERANCES: dict[str, dict[str, Tolerance]] = {
     "fr_detect": {"scores": Tolerance(max_abs=1e-2), "boxes": Tolerance(max_abs=2e-3, score_column=1)},
     "fr_landmark": {"output": Tolerance(max_abs=3e-3)},
     "fr_feature": {"output": Tolerance(min_cosine=0.999)},
+    "sface": {"fc1": Tolerance(min_cosine=0.999)},
     "fr_liveness": {"output": Tolerance(max_abs=5e-2)},
 }
 # INT8 is accepted only when every output stays this close to ONNX Runtime's on the calibration inputs.
@@ -33,6 +34,7 @@ INT8_TOLERANCES: dict[str, dict[str, Tolerance]] = {
     "fr_detect": {"scores": Tolerance(max_abs=3e-2), "boxes": Tolerance(max_abs=5e-3, score_column=1)},
     "fr_landmark": {"output": Tolerance(max_abs=8e-3)},
     "fr_feature": {"output": Tolerance(min_cosine=0.995)},
+    "sface": {"fc1": Tolerance(min_cosine=0.995)},
     "fr_liveness": {"output": Tolerance(max_abs=0.15)},
 }
 

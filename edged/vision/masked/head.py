@@ -347,6 +347,14 @@ def load_masked_embedder(cfg: EdgedConfig) -> Embedder | None:
 
     if not MODEL_PATH.exists():
         return None
+    if cfg.vision.embedder != "fr_feature":
+        log.warning(
+            "the masked-face head was trained on fr_feature's features, not %s's: faces the mask classifier "
+            "calls masked are embedded by %s and judged by vision.match_threshold",
+            cfg.vision.embedder,
+            cfg.vision.embedder,
+        )
+        return None
     if not HEAD_PATH.exists():
         log.warning(
             "%s missing: faces the mask classifier calls masked are embedded by the plain embedder and "

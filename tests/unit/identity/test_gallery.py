@@ -9,7 +9,7 @@ import pytest
 
 from edged.identity.config import IdentityConfig
 from edged.identity.crypto import Cipher, TemplateKeyError, load_key, write_new_key
-from edged.identity.gallery import Gallery, embedder_tag
+from edged.identity.gallery import Gallery, embedder_tag, model_dim
 from edged.identity.records import NewTemplate
 from edged.identity.store import GalleryStore, ModelTag
 from edged.vision.config import VisionConfig
@@ -175,6 +175,26 @@ def test_embedder_tag_follows_the_mirrored_and_grey_crop_options() -> None:
     }
     assert len(tags) == 4
     assert {t.model_id for t in tags} == {"fr_feature"}
+
+
+def test_an_sface_gallery_holds_128_d_templates_apart_from_fr_feature_ones(
+    identity_config: IdentityConfig,
+) -> None:
+    """Switching vision.embedder opens the same store under another tag and template length: the other
+    model's templates stay in the store, counted, and are never searched."""
+    fr_tag, sface_tag = embedder_tag(VisionConfig()), embedder_tag(VisionConfig(embedder="sface"))
+    assert (model_dim(fr_tag), model_dim(sface_tag)) == (512, 128)
+    with Gallery.open(identity_config, fr_tag) as g:
+        g.add(person("enrolled-with-fr-feature"), templates(unit_vectors(1, seed=30)))
+    short = unit_vectors(2, dim=128, seed=31)
+    with Gallery.open(identity_config, sface_tag) as g:
+        assert g.dim == 128
+        with pytest.raises(ValueError, match="128-dimensional"):
+            g.add(person("wrong-length"), templates(unit_vectors(1, seed=32)))
+        g.add(person("enrolled-with-sface"), templates(short[:1]))
+        assert [m.person.person_id for m in g.search(short[0], k=5)] == ["enrolled-with-sface"]
+        assert g.last_verify is not None
+        assert g.last_verify.other_model_templates == {f"{fr_tag.model_id}@{fr_tag.version}": 1}
 
 
 def test_store_direct_use_matches_gallery(identity_config: IdentityConfig) -> None:
