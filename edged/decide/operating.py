@@ -150,9 +150,10 @@ class OperatingPoints:
                     choice.predicted_fpir,
                 )
             # the explicit threshold is a floor: a small gallery never matches more loosely than configured
-            threshold = max(choice.threshold, self.thresholds[int(masked)])
-            predicted = fpir(cal.tail(masked).far_at(threshold), n)
-            return OperatingPoint(threshold, self.margin, n, masked, target, predicted)
+            floored = max(choice.threshold, self.thresholds[int(masked)])
+            return OperatingPoint(
+                floored, self.margin, n, masked, target, fpir(cal.tail(masked).far_at(floored), n)
+            )
         threshold = self.thresholds[int(masked)]
         predicted = fpir(cal.tail(masked).far_at(threshold), n) if cal is not None else None
         return OperatingPoint(threshold, self.margin, n, masked, None, predicted)
