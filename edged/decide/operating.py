@@ -1,9 +1,10 @@
 """The operating point a face is judged at: the threshold and margin of each embedding path.
 
-Explicit thresholds come from config. With ``vision.target_fpir`` the threshold is derived instead, from
-the embedder's calibration (the impostor tail of ``edged eval openset``) and the gallery's current size:
-a larger gallery gives a stranger more people to be taken for, so it needs a higher threshold. The point
-is recomputed only when the number of enrolled people changes.
+With ``vision.target_fpir`` (default 0.01) the threshold is derived from the embedder's calibration (the
+impostor tail of ``edged eval openset``) and the gallery's current size: a larger gallery gives a stranger
+more people to be taken for, so it needs a higher threshold. The explicit thresholds from config are
+floors, so a small gallery is never judged more loosely than configured; with ``target_fpir: null`` they
+are the thresholds. The point is recomputed only when the number of enrolled people changes.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def find_calibration(
     any calibration is an error too: there is nothing to derive the threshold from.
     """
     cal: Calibration | None = None
+    chosen = "target_fpir" in vision.model_fields_set  # the operator's own target, not the default
     if vision.calibration is not None:
         cal = load_calibration(vision.calibration)
         if cal.embedder != embedder:
@@ -56,7 +58,13 @@ def find_calibration(
             if found.embedder == embedder:
                 cal = found
                 break
-    if vision.target_fpir is not None and cal is None:
+    if vision.target_fpir is not None and cal is None and not chosen:
+        log.warning(
+            "no calibration for embedder %s: the default target FPIR is not applied, the explicit match "
+            "thresholds are (run 'edged calibrate threshold' and set vision.calibration)",
+            embedder,
+        )
+    elif vision.target_fpir is not None and cal is None:
         raise CalibrationError(
             f"vision.target_fpir needs a calibration for embedder {embedder}: none is packaged; set "
             "vision.calibration (edged calibrate threshold) or use explicit thresholds (target_fpir: null)"
@@ -108,7 +116,8 @@ class OperatingPoints:
         return cls(
             (plain, masked),
             vision.match_margin,
-            target_fpir=vision.target_fpir,
+            # the default target needs a calibration; without one (find_calibration said so) the floors rule
+            target_fpir=vision.target_fpir if calibration is not None else None,
             calibration=calibration,
             gallery_size=gallery_size,
             fixed=(policy.match_threshold is not None, policy.masked_match_threshold is not None),
@@ -140,7 +149,11 @@ class OperatingPoints:
                     choice.threshold,
                     choice.predicted_fpir,
                 )
-            return OperatingPoint(choice.threshold, self.margin, n, masked, target, choice.predicted_fpir)
+            # the explicit threshold is a floor: a small gallery never matches more loosely than configured
+            floored = max(choice.threshold, self.thresholds[int(masked)])
+            return OperatingPoint(
+                floored, self.margin, n, masked, target, fpir(cal.tail(masked).far_at(floored), n)
+            )
         threshold = self.thresholds[int(masked)]
         predicted = fpir(cal.tail(masked).far_at(threshold), n) if cal is not None else None
         return OperatingPoint(threshold, self.margin, n, masked, None, predicted)

@@ -101,11 +101,12 @@ class VisionConfig(StrictModel):
         description="cosine similarity threshold for a face embedded by the masked-face head",
     )
     target_fpir: float | None = Field(
-        None,
+        0.01,
         gt=0.0,
         lt=1.0,
         description="derive both match thresholds from this rate of strangers taken for somebody, at the "
-        "gallery's current size, from the calibration; null = the explicit thresholds above",
+        "gallery's current size, from the calibration; the explicit thresholds above stay floors; "
+        "null = the explicit thresholds alone",
     )
     calibration: Path | None = Field(
         None,

@@ -14,7 +14,13 @@ from edged.decide.config import PolicyConfig
 from edged.decide.fusion import TrackIdentity
 from edged.decide.operating import OperatingPoints, find_calibration
 from edged.decide.policy import Evidence, Match, PolicyEngine
-from edged.identity.operating_point import Calibration, CalibrationError, ImpostorTail, fpir
+from edged.identity.operating_point import (
+    Calibration,
+    CalibrationError,
+    ImpostorTail,
+    fpir,
+    threshold_for_fpir,
+)
 from edged.vision.config import VisionConfig
 
 NOW = datetime(2026, 12, 4, 8, 0, tzinfo=timezone.utc)
@@ -27,7 +33,7 @@ CAL = Calibration(EMBEDDER, TAIL, None, "issue 33")
 
 
 def vision(**kw: object) -> VisionConfig:
-    base: dict[str, object] = {"match_threshold": 0.4, "masked_match_threshold": 0.5}
+    base: dict[str, object] = {"match_threshold": 0.4, "masked_match_threshold": 0.5, "target_fpir": None}
     base.update(kw)
     return VisionConfig.model_validate(base)
 
@@ -178,3 +184,25 @@ def test_track_identity_fuses_and_counts_agreement() -> None:
     )  # steadier than noisy ones
     with pytest.raises(ValueError):
         t.add(np.zeros(512, np.float32), "x")
+
+
+def test_explicit_thresholds_are_floors_under_a_target() -> None:
+    """A target FPIR never loosens a small gallery below the configured threshold."""
+    one = OperatingPoints((0.4, 0.5), 0.05, target_fpir=0.01, calibration=CAL, gallery_size=lambda: 1)
+    free = threshold_for_fpir(CAL.tail(False), 1, 0.01).threshold
+    assert free < 0.4  # the calibration alone would allow a looser threshold for one person
+    point = one.point(False)
+    assert point.threshold == 0.4 and point.target_fpir == 0.01
+    assert point.predicted_fpir is not None and point.predicted_fpir <= 0.01
+
+
+def test_the_default_target_needs_a_calibration_but_an_operators_target_must_have_one(tmp_path: Path) -> None:
+    default = VisionConfig.model_validate({})
+    assert default.target_fpir == 0.01
+    assert find_calibration(default, EMBEDDER, tmp_path / "none") is None  # falls back to the floors
+    points = OperatingPoints.from_config(PolicyConfig.model_validate({}), default, None, lambda: 5000)
+    assert (
+        points.point(False).target_fpir is None and points.point(False).threshold == default.match_threshold
+    )
+    with pytest.raises(CalibrationError, match="target_fpir needs a calibration"):
+        find_calibration(VisionConfig.model_validate({"target_fpir": 0.01}), EMBEDDER, tmp_path / "none")
