@@ -66,7 +66,9 @@ def test_unknown_model_or_output_is_an_error():
 
 def test_every_model_has_tolerances_for_both_tables():
     assert (
-        set(TOLERANCES) == set(INT8_TOLERANCES) == {"fr_detect", "fr_landmark", "fr_feature", "fr_liveness"}
+        set(TOLERANCES)
+        == set(INT8_TOLERANCES)
+        == {"fr_detect", "fr_landmark", "fr_feature", "fr_liveness", "sface"}
     )
     assert TOLERANCES["fr_feature"]["output"].min_cosine == 0.999
 
